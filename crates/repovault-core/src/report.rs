@@ -1,0 +1,109 @@
+//! The run report: what happened to every repository in one backup run. It is the `--json`
+//! output and the source of the exit code.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoStatus {
+    Ok,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoError {
+    /// `auth`, `not-found`, `network`, `timeout`, `corrupt`, `tooling`, `store`, `cache`, `other`.
+    pub kind: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoReport {
+    pub source: String,
+    pub host: String,
+    pub repo: String,
+    /// The remote, redacted.
+    pub url: String,
+    pub status: RepoStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RepoError>,
+    /// Whether any ref or HEAD differed from the previous snapshot.
+    pub changed: bool,
+    pub refs: usize,
+    /// Objects in the bundle written by this run (0 when nothing was new).
+    pub new_objects: u64,
+    pub bundle_bytes: u64,
+    /// Bytes the snapshot added to the store (compressed and encrypted).
+    pub bytes_added: u64,
+    pub chain_length: usize,
+    /// The cache had to be rebuilt from the store first.
+    pub cache_rebuilt: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Earlier snapshots of this repository in the store; they stay restorable whatever
+    /// happened upstream.
+    pub previous_snapshots: usize,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub duration_ms: u64,
+    pub store: String,
+    pub repos: Vec<RepoReport>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Totals {
+    pub repos: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub changed: usize,
+    pub new_objects: u64,
+    pub bytes_added: u64,
+}
+
+impl RunReport {
+    pub fn new(
+        run_id: String,
+        started: Timestamp,
+        store: String,
+        mut repos: Vec<RepoReport>,
+    ) -> Self {
+        repos.sort_by(|a, b| (&a.source, &a.host, &a.repo).cmp(&(&b.source, &b.host, &b.repo)));
+        let finished = Timestamp::now();
+        let mut totals = Totals {
+            repos: repos.len(),
+            ..Totals::default()
+        };
+        for r in &repos {
+            match r.status {
+                RepoStatus::Ok => totals.ok += 1,
+                RepoStatus::Failed => totals.failed += 1,
+            }
+            totals.changed += usize::from(r.changed);
+            totals.new_objects += r.new_objects;
+            totals.bytes_added += r.bytes_added;
+        }
+        let duration_ms = u64::try_from((finished - started).get_milliseconds()).unwrap_or(0);
+        Self {
+            run_id,
+            started,
+            finished,
+            duration_ms,
+            store,
+            repos,
+            totals,
+        }
+    }
+
+    pub fn all_ok(&self) -> bool {
+        self.totals.failed == 0
+    }
+}

@@ -1,0 +1,218 @@
+//! The restore pipeline: pick a snapshot, rebuild the repository from its bundle chain and
+//! `refs.txt`, and prove the result (refs equal `refs.txt`, `git fsck --full` passes).
+//!
+//! Everything is written below the target directory, including the scratch copy of the chain,
+//! which is removed before returning.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use repovault_git::{convert_to_worktree, list_chain, rebuild, GitError, Head, RefsFile};
+use repovault_store::{IndexedStore, SnapshotInfo, StoreError};
+use serde::Serialize;
+
+use crate::snapshots::RepoSnapshots;
+use crate::RepoName;
+
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub repo: RepoName,
+    /// Needed only when the same `owner/name` was backed up from several hosts.
+    pub host: Option<String>,
+    pub snapshot: Option<String>,
+    pub at: Option<Timestamp>,
+    pub to: PathBuf,
+    /// A working clone with HEAD checked out instead of a bare repository.
+    pub checkout: bool,
+    /// Write into a non-empty directory.
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub repo: String,
+    pub host: String,
+    pub snapshot: String,
+    pub snapshot_time: Timestamp,
+    pub target: PathBuf,
+    pub bare: bool,
+    pub refs: usize,
+    pub head: Option<String>,
+    pub chain_length: usize,
+    pub fsck: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("no snapshot of {0} in the store")]
+    NoSnapshots(String),
+    #[error("{repo} was backed up from several hosts ({hosts}); choose one with --host")]
+    AmbiguousHost { repo: String, hosts: String },
+    #[error("no snapshot of {repo} was taken at or before {at}")]
+    NothingBefore { repo: String, at: Timestamp },
+    #[error("snapshot {snapshot} is not a snapshot of {repo}")]
+    NotThisRepo { snapshot: String, repo: String },
+    #[error("{0} is not empty; choose an empty or new directory, or pass --force")]
+    TargetNotEmpty(PathBuf),
+    #[error("the restored repository does not match the snapshot: {0}")]
+    Mismatch(String),
+    #[error("{operation}: {source}")]
+    Io {
+        operation: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+fn io(operation: impl Into<String>) -> impl FnOnce(std::io::Error) -> RestoreError {
+    let operation = operation.into();
+    move |source| RestoreError::Io { operation, source }
+}
+
+/// Chooses the snapshot a request asks for among all snapshots of the store.
+pub fn select<'a>(
+    all: &'a [SnapshotInfo],
+    req: &RestoreRequest,
+) -> Result<&'a SnapshotInfo, RestoreError> {
+    let repo = req.repo.to_string();
+    let tag = format!("repo:{repo}");
+    let mut hosts: Vec<&str> = all
+        .iter()
+        .filter(|s| s.tags.contains(&tag))
+        .map(|s| s.host.as_str())
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let host = match (&req.host, hosts.as_slice()) {
+        (Some(h), _) => h.as_str(),
+        (None, []) => return Err(RestoreError::NoSnapshots(repo)),
+        (None, [one]) => one,
+        (None, many) => {
+            return Err(RestoreError::AmbiguousHost {
+                repo,
+                hosts: many.join(", "),
+            })
+        }
+    };
+    let snaps = RepoSnapshots::of(all, host, &req.repo);
+    if let Some(id) = &req.snapshot {
+        let mut found = all.iter().filter(|s| s.id.starts_with(id.as_str()));
+        return match (found.next(), found.next()) {
+            (Some(s), None) if snaps.iter().any(|x| x.id == s.id) => Ok(s),
+            (Some(_), None) => Err(RestoreError::NotThisRepo {
+                snapshot: id.clone(),
+                repo,
+            }),
+            (Some(_), Some(_)) => Err(StoreError::SnapshotAmbiguous(id.clone()).into()),
+            (None, _) => Err(StoreError::SnapshotNotFound(id.clone()).into()),
+        };
+    }
+    match req.at {
+        Some(at) => snaps.at(at).ok_or(RestoreError::NothingBefore { repo, at }),
+        None => snaps.latest().ok_or(RestoreError::NoSnapshots(repo)),
+    }
+}
+
+pub fn restore(store: &IndexedStore, req: &RestoreRequest) -> Result<RestoreReport, RestoreError> {
+    let all = store.snapshots()?;
+    let snap = select(&all, req)?.clone();
+    prepare_target(&req.to, req.force)?;
+    let git_dir = if req.checkout {
+        req.to.join(".git")
+    } else {
+        req.to.clone()
+    };
+    // Scratch space inside the target, so nothing is written outside it.
+    let scratch = req
+        .to
+        .join(format!(".repovault-restore-{}", std::process::id()));
+    let result = restore_into(store, &snap, req, &git_dir, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (refs, chain_length) = result?;
+    if req.checkout {
+        convert_to_worktree(&req.to)?;
+    }
+    let mirror = repovault_git::Mirror::open_or_init(&git_dir)?;
+    verify_refs(&mirror, &refs)?;
+    mirror.fsck()?;
+    Ok(RestoreReport {
+        repo: req.repo.to_string(),
+        host: snap.host.clone(),
+        snapshot: snap.id.clone(),
+        snapshot_time: snap.time,
+        target: req.to.clone(),
+        bare: !req.checkout,
+        refs: refs.refs.len(),
+        head: refs.head.as_ref().map(|h| match h {
+            Head::Symbolic(t) => t.clone(),
+            Head::Detached(o) => o.clone(),
+        }),
+        chain_length,
+        fsck: "ok",
+    })
+}
+
+fn restore_into(
+    store: &IndexedStore,
+    snap: &SnapshotInfo,
+    req: &RestoreRequest,
+    git_dir: &Path,
+    scratch: &Path,
+) -> Result<(RefsFile, usize), RestoreError> {
+    let path = format!("/{}/{}/git", req.repo.owner(), req.repo.name());
+    store.restore_dir(&snap.id, &path, scratch)?;
+    let refs_path = scratch.join("refs.txt");
+    let refs = RefsFile::parse(
+        &std::fs::read_to_string(&refs_path)
+            .map_err(io(format!("reading {}", refs_path.display())))?,
+    )?;
+    let chain = list_chain(&scratch.join("chain"))?;
+    rebuild(git_dir, &chain, &refs)?;
+    Ok((refs, chain.len()))
+}
+
+fn prepare_target(to: &Path, force: bool) -> Result<(), RestoreError> {
+    match std::fs::read_dir(to) {
+        Ok(mut entries) => {
+            if entries.next().is_some() && !force {
+                return Err(RestoreError::TargetNotEmpty(to.to_owned()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(to).map_err(io(format!("creating {}", to.display())))
+        }
+        Err(e) => Err(io(format!("reading {}", to.display()))(e)),
+    }
+}
+
+/// The restored refs and HEAD must be exactly those of `refs.txt`.
+fn verify_refs(mirror: &repovault_git::Mirror, want: &RefsFile) -> Result<(), RestoreError> {
+    let have = mirror.local_refs()?;
+    if have.refs != want.refs {
+        let missing = want
+            .refs
+            .keys()
+            .filter(|k| have.refs.get(*k) != want.refs.get(*k))
+            .count();
+        let extra = have
+            .refs
+            .keys()
+            .filter(|k| !want.refs.contains_key(*k))
+            .count();
+        return Err(RestoreError::Mismatch(format!(
+            "{missing} ref(s) missing or different, {extra} unexpected"
+        )));
+    }
+    if want.head.is_some() && have.head != want.head {
+        return Err(RestoreError::Mismatch(format!(
+            "HEAD is {:?}, the snapshot says {:?}",
+            have.head, want.head
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! repovault's snapshot store.
+//!
+//! This is the only crate that talks to rustic_core; nothing outside it sees a rustic type. The
+//! store is a restic-format repository, so `restic`/`rustic` can read it for disaster recovery.
+//!
+//! Lifecycle: [`init`] creates a store, [`open`] checks the password and returns a [`Store`]
+//! that can list snapshots; [`Store::indexed`] loads the full index needed to write and restore.
+
+mod error;
+mod location;
+mod snapshot;
+
+use std::path::Path;
+
+use rustic_core::{
+    ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, OpenStatus, Repository,
+    RepositoryOptions,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use error::StoreError;
+pub use location::StoreLocation;
+pub use snapshot::{NewSnapshot, RestoreStats, SnapshotInfo, SnapshotSummary};
+
+/// Free space below which writes to a local store are refused (rustic issue 1731: a full disk
+/// can leave a local store with truncated files).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
+fn repository(location: &StoreLocation) -> Result<Repository<()>, StoreError> {
+    let backends = location
+        .backend_options()
+        .to_backends()
+        .map_err(|e| StoreError::rustic("connecting to the backend", &e))?;
+    // rustic's own cache would live under the user's cache dir and hold decrypted-index copies
+    // of every store we ever touched; the store is read rarely enough that it is not worth it.
+    let opts = RepositoryOptions::default().no_cache(true);
+    Repository::new(&opts, &backends).map_err(|e| StoreError::rustic("opening", &e))
+}
+
+/// Creates a new, empty store at `location`. Returns the store's id.
+pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String, StoreError> {
+    let repo = repository(location)?;
+    if repo
+        .config_id()
+        .map_err(|e| StoreError::rustic("init", &e))?
+        .is_some()
+    {
+        return Err(StoreError::AlreadyInitialized {
+            location: location.to_string(),
+        });
+    }
+    if let Some(path) = location.local_path() {
+        std::fs::create_dir_all(path)
+            .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+    }
+    let creds = Credentials::password(password.expose_secret());
+    let repo = repo
+        .init(&creds, &KeyOptions::default(), &ConfigOptions::default())
+        .map_err(|e| StoreError::rustic("init", &e))?;
+    Ok(repo.config().id.to_hex().as_str().to_owned())
+}
+
+/// Opens an existing store, checking the password.
+pub fn open(location: &StoreLocation, password: &SecretString) -> Result<Store, StoreError> {
+    let repo = repository(location)?;
+    if repo
+        .config_id()
+        .map_err(|e| StoreError::rustic("open", &e))?
+        .is_none()
+    {
+        return Err(StoreError::NotInitialized {
+            location: location.to_string(),
+        });
+    }
+    let creds = Credentials::password(password.expose_secret());
+    let repo = repo.open(&creds).map_err(|e| {
+        if e.is_incorrect_password() {
+            StoreError::WrongPassword {
+                location: location.to_string(),
+            }
+        } else {
+            StoreError::rustic("open", &e)
+        }
+    })?;
+    Ok(Store {
+        repo,
+        location: location.clone(),
+    })
+}
+
+/// An open store: its key is checked, no index is loaded yet.
+pub struct Store {
+    repo: Repository<OpenStatus>,
+    location: StoreLocation,
+}
+
+impl Store {
+    /// The store's id (restic's repository id).
+    pub fn id(&self) -> String {
+        self.repo.config().id.to_hex().as_str().to_owned()
+    }
+
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// All snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
+        snapshot::list(&self.repo)
+    }
+
+    /// Refuses to go on when a local store's disk is nearly full.
+    pub fn ensure_free_space(&self, min_free: u64) -> Result<(), StoreError> {
+        let Some(path) = self.location.local_path() else {
+            return Ok(());
+        };
+        let available = fs4::available_space(path)
+            .map_err(|e| StoreError::io(format!("reading free space of {}", path.display()), e))?;
+        if available < min_free {
+            return Err(StoreError::DiskFull {
+                path: path.to_owned(),
+                available,
+                required: min_free,
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads the full index, which is what reading file contents needs.
+    pub fn indexed(self) -> Result<IndexedStore, StoreError> {
+        let repo = self
+            .repo
+            .to_indexed()
+            .map_err(|e| StoreError::rustic("reading the index", &e))?;
+        Ok(IndexedStore {
+            repo,
+            location: self.location,
+        })
+    }
+}
+
+/// A store with its full index loaded: it can write snapshots and restore them.
+pub struct IndexedStore {
+    repo: Repository<IndexedFullStatus>,
+    location: StoreLocation,
+}
+
+impl IndexedStore {
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// Stores the directory tree `new.source_dir` as one snapshot, under the path
+    /// `new.as_path` inside the snapshot.
+    ///
+    /// Files whose size and mtime equal those in `new.parent` are not read again, so callers must
+    /// give changed content a new mtime or size (see `NewSnapshot`).
+    pub fn snapshot_dir(&self, new: &NewSnapshot) -> Result<SnapshotInfo, StoreError> {
+        snapshot::backup_dir(&self.repo, new)
+    }
+
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
+        snapshot::list(&self.repo)
+    }
+
+    /// Restores `path` (a directory inside snapshot `snapshot_id`) into `dest`, which is created.
+    /// Entries land below `dest` by their path relative to `path`; rustic refuses names that would
+    /// leave `dest`.
+    pub fn restore_dir(
+        &self,
+        snapshot_id: &str,
+        path: &str,
+        dest: &Path,
+    ) -> Result<RestoreStats, StoreError> {
+        snapshot::restore_dir(&self.repo, snapshot_id, path, dest)
+    }
+}

@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use repovault_core::backup::{backup, BackupSettings};
+use repovault_core::plan::plan;
+use repovault_core::report::RepoStatus;
+
+use crate::cli::BackupArgs;
+use crate::exit::{Failure, UsageError, OK, SOME_FAILED};
+use crate::output::{human_bytes, print_json, Progress};
+use crate::settings::Settings;
+
+pub fn run(mut settings: Settings, args: &BackupArgs) -> Result<u8, Failure> {
+    settings.add_cli_urls(&args.urls)?;
+    let jobs =
+        plan(&settings.config, args.source.as_deref()).map_err(|e| UsageError(e.to_string()))?;
+    if jobs.is_empty() {
+        return Err(UsageError(
+            "nothing to back up: add a [[source]] to the config or pass --url".into(),
+        )
+        .into());
+    }
+    let concurrency = args
+        .concurrency
+        .unwrap_or(settings.config.backup.concurrency);
+    if concurrency == 0 {
+        return Err(UsageError("--concurrency must be at least 1".into()).into());
+    }
+    let store = super::open_store(&settings)?;
+    store.ensure_free_space(settings.min_free_bytes)?;
+    // One cache per store: the cache mirrors what this store holds.
+    let cache_dir = settings.cache_dir.join(store.id());
+    let store = store.indexed()?;
+    let backup_settings = BackupSettings {
+        cache_dir,
+        concurrency,
+        git_timeout: Duration::from_secs(settings.config.backup.git_timeout_secs),
+    };
+    let progress = Progress::new(jobs.len());
+    let report = backup(&store, &jobs, &backup_settings, &progress)?;
+    progress.finish();
+    if args.json {
+        print_json(&report)?;
+    } else {
+        for r in report
+            .repos
+            .iter()
+            .filter(|r| r.status == RepoStatus::Failed)
+        {
+            if let Some(e) = &r.error {
+                println!("failed: {} ({}): {}", r.repo, e.kind, e.message);
+            }
+        }
+        let t = &report.totals;
+        println!(
+            "backed up {}/{} repositories ({} changed, {} failed), {} new objects, {} added to the store, in {:.1}s",
+            t.ok,
+            t.repos,
+            t.changed,
+            t.failed,
+            t.new_objects,
+            human_bytes(t.bytes_added),
+            report.duration_ms as f64 / 1000.0
+        );
+    }
+    Ok(if report.all_ok() { OK } else { SOME_FAILED })
+}

@@ -1,0 +1,33 @@
+//! One module per command; each turns settings into library calls and prints the outcome.
+
+mod backup;
+mod init;
+mod restore;
+mod snapshots;
+
+use repovault_store::{IndexedStore, Store};
+
+use crate::cli::{Cli, Command};
+use crate::exit::Failure;
+use crate::settings::Settings;
+
+/// Runs the command and returns the exit code for a completed run.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Init(args) => init::run(&settings, &args),
+        Command::Backup(args) => backup::run(settings, &args),
+        Command::Snapshots(args) => snapshots::run(&settings, &args),
+        Command::Restore(args) => restore::run(&settings, &args),
+    }
+}
+
+fn open_store(settings: &Settings) -> Result<Store, Failure> {
+    let location = settings.store_location()?;
+    let password = settings.password()?;
+    Ok(repovault_store::open(&location, &password)?)
+}
+
+fn open_indexed(settings: &Settings) -> Result<IndexedStore, Failure> {
+    Ok(open_store(settings)?.indexed()?)
+}

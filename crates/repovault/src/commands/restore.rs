@@ -1,0 +1,52 @@
+use repovault_core::restore::{restore, RestoreError, RestoreRequest};
+use repovault_core::RepoName;
+
+use crate::cli::RestoreArgs;
+use crate::exit::{Failure, UsageError, OK};
+use crate::output::print_json;
+use crate::settings::Settings;
+
+pub fn run(settings: &Settings, args: &RestoreArgs) -> Result<u8, Failure> {
+    let repo = RepoName::parse(&args.repo).map_err(|e| UsageError(e.to_string()))?;
+    let at = args
+        .at
+        .as_deref()
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map_err(|e| UsageError(format!("--at {s:?} is not an RFC 3339 time: {e}")))
+        })
+        .transpose()?;
+    let req = RestoreRequest {
+        repo,
+        host: args.host.clone(),
+        snapshot: args.snapshot.clone(),
+        at,
+        to: args.to.clone(),
+        checkout: args.checkout,
+        force: args.force,
+    };
+    let store = super::open_indexed(settings)?;
+    let report = restore(&store, &req).map_err(|e| match e {
+        RestoreError::Store(s) => Failure::from(s),
+        RestoreError::TargetNotEmpty(_)
+        | RestoreError::AmbiguousHost { .. }
+        | RestoreError::NoSnapshots(_)
+        | RestoreError::NothingBefore { .. }
+        | RestoreError::NotThisRepo { .. } => UsageError(e.to_string()).into(),
+        other => Failure::Store(other.into()),
+    })?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "restored {} from snapshot {} ({}) to {}: {} refs, HEAD {}, fsck ok",
+            report.repo,
+            &report.snapshot[..8.min(report.snapshot.len())],
+            report.snapshot_time,
+            report.target.display(),
+            report.refs,
+            report.head.as_deref().unwrap_or("(none)")
+        );
+    }
+    Ok(OK)
+}

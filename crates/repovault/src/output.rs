@@ -1,0 +1,112 @@
+//! Printing: JSON documents, human tables, and progress while a backup runs.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use repovault_core::backup::Observer;
+use repovault_core::plan::RepoJob;
+use repovault_core::report::{RepoReport, RepoStatus};
+use serde::Serialize;
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::exit::Failure> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| crate::exit::Failure::Other(e.into()))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A progress bar on a terminal; one log line per repository otherwise (cron, CI, containers).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    running: Mutex<Vec<String>>,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        Self {
+            bar,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn show_running(&self, running: &[String]) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(running.join(", "));
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn repo_started(&self, job: &RepoJob) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.push(job.name.to_string());
+        self.show_running(&running);
+    }
+
+    fn repo_finished(&self, r: &RepoReport) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.retain(|n| *n != r.repo);
+        self.show_running(&running);
+        let line = match (&r.status, &r.error) {
+            (RepoStatus::Failed, Some(e)) => {
+                format!("FAILED {} ({}): {}", r.repo, e.kind, e.message)
+            }
+            _ => format!(
+                "ok     {} {} refs, {} new objects, +{} stored{}",
+                r.repo,
+                r.refs,
+                r.new_objects,
+                human_bytes(r.bytes_added),
+                if r.cache_rebuilt {
+                    " (cache rebuilt from store)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
