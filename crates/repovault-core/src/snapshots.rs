@@ -18,7 +18,7 @@ impl<'a> RepoSnapshots<'a> {
         Self {
             list: all
                 .iter()
-                .filter(|s| s.host == host && s.tags.iter().any(|t| *t == tag))
+                .filter(|s| s.host == host && s.tags.contains(&tag))
                 .collect(),
         }
     }

@@ -1,0 +1,8 @@
+//! repovault's integration tests: the real binary against real git servers on loopback.
+
+mod support;
+
+mod backup_restore;
+mod failures;
+mod history;
+mod interop;

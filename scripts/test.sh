@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the real test servers' packages, checks formatting and lints,
+# builds once (release profile, shared by tests, the demo and the benchmarks) and runs every test.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "test.sh: Rust (cargo, via rustup) is required" >&2; exit 2; }
+bash scripts/test-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo build (release, all targets)"
+cargo build --release --workspace --all-targets --locked
+echo "== cargo clippy"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --release --workspace --locked --no-fail-fast
