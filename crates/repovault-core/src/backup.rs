@@ -45,6 +45,9 @@ pub fn backup(
 ) -> Result<RunReport, StoreError> {
     let started = Timestamp::now();
     let run_id = run_id(started);
+    // The cache holds every repository's source code; keep it from other local users. A cache
+    // that cannot be created fails every repository below with a clear message.
+    let _ = private_dir(&settings.cache_dir);
     let snapshots = store.snapshots()?;
     let store_lock = Mutex::new(store);
     let next = AtomicUsize::new(0);
@@ -258,7 +261,11 @@ fn run_one(
     report.changed = prev_refs.as_ref() != Some(&current);
     report.refs = current.refs.len();
     if report.changed || !dirs.refs.exists() {
+        let old_mtime = std::fs::metadata(&dirs.refs)
+            .and_then(|m| m.modified())
+            .ok();
         write_atomic(&dirs.refs, current.render().as_bytes())?;
+        advance_mtime(&dirs.refs, old_mtime)?;
     }
     report.chain_length = list_chain(&dirs.chain)?.len();
 
@@ -336,6 +343,25 @@ fn ensure_cache(
     Ok(true)
 }
 
+/// The store skips files whose size and mtime equal the parent snapshot's. A rewritten
+/// `refs.txt` of the same size on a file system with coarse timestamps could keep its old mtime
+/// and be stored stale, so its mtime is pushed past the old one.
+fn advance_mtime(path: &Path, old: Option<std::time::SystemTime>) -> Result<(), Failure> {
+    let Some(old) = old else { return Ok(()) };
+    let now = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| cache_err(path, e))?;
+    if now <= old {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .map_err(|e| cache_err(path, e))?;
+        file.set_modified(old + Duration::from_secs(1))
+            .map_err(|e| cache_err(path, e))?;
+    }
+    Ok(())
+}
+
 fn lock_cache(dir: &Path) -> Result<std::fs::File, Failure> {
     let path = dir.join("lock");
     let file = std::fs::File::create(&path).map_err(|e| cache_err(&path, e))?;
@@ -347,6 +373,12 @@ fn lock_cache(dir: &Path) -> Result<std::fs::File, Failure> {
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(cache_err(&path, e)),
     }
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 fn remove_dir_if_exists(dir: &Path) -> Result<(), Failure> {

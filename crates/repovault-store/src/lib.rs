@@ -50,14 +50,23 @@ pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String,
         });
     }
     if let Some(path) = location.local_path() {
-        std::fs::create_dir_all(path)
-            .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+        make_private_dir(path)?;
     }
     let creds = Credentials::password(password.expose_secret());
     let repo = repo
         .init(&creds, &KeyOptions::default(), &ConfigOptions::default())
         .map_err(|e| StoreError::rustic("init", &e))?;
     Ok(repo.config().id.to_hex().as_str().to_owned())
+}
+
+/// Creates `path` if needed and makes it accessible to its owner only: the key files and packs
+/// below it are encrypted, but a weak password should not be attackable by every local user.
+fn make_private_dir(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path)
+        .map_err(|e| StoreError::io(format!("creating {}", path.display()), e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| StoreError::io(format!("restricting {}", path.display()), e))
 }
 
 /// Opens an existing store, checking the password.

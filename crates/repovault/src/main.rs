@@ -33,9 +33,10 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // opendal logs expected misses (a store's `config` before init) as warnings.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,opendal=error",
+        1 => "info,opendal=warn",
         _ => "debug",
     };
     let filter =

@@ -112,3 +112,24 @@ fn example_configs_parse() {
     }
     assert!(n >= 1, "no example configs found");
 }
+
+#[test]
+fn store_and_cache_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let repos = env.root().join("repos");
+    let bare = fixtures::standard(&env, &repos, "acme/app");
+    let rv = Rv::new(&env);
+    rv.run(&["backup", "--url", bare.to_str().expect("utf-8")])
+        .ok();
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&rv.store), 0o700);
+    let per_store = std::fs::read_dir(&rv.cache)
+        .expect("cache exists")
+        .next()
+        .expect("one cache per store")
+        .expect("entry")
+        .path();
+    assert_eq!(mode(&per_store), 0o700);
+}
