@@ -2,6 +2,7 @@
 //! redacted errors.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,7 +111,10 @@ impl<'a> Git<'a> {
                 Stdio::null()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Its own process group, so a time-out also stops the transport helpers git starts
+            // (git-remote-http, ssh), which would otherwise keep the pipes open.
+            .process_group(0);
         let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 GitError::Command {
@@ -155,6 +159,7 @@ impl<'a> Git<'a> {
             }
             if self.timeout.is_some_and(|t| started.elapsed() > t) {
                 timed_out = true;
+                kill_group(child.id());
                 let _ = child.kill();
                 break child
                     .wait()
@@ -180,6 +185,15 @@ impl<'a> Git<'a> {
             });
         }
         Ok((status.success(), Output { stdout, stderr }))
+    }
+}
+
+fn kill_group(pid: u32) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(pid) {
+        // The group may already be gone; there is nothing else to do then.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 

@@ -26,7 +26,8 @@ pub use snapshot::{NewSnapshot, RestoreStats, SnapshotInfo, SnapshotSummary};
 /// can leave a local store with truncated files).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
-fn repository(location: &StoreLocation) -> Result<Repository<()>, StoreError> {
+/// The store's backend, and whether a store exists there (it has a config file).
+fn repository(location: &StoreLocation) -> Result<(Repository<()>, bool), StoreError> {
     let backends = location
         .backend_options()
         .to_backends()
@@ -34,17 +35,18 @@ fn repository(location: &StoreLocation) -> Result<Repository<()>, StoreError> {
     // rustic's own cache would live under the user's cache dir and hold decrypted-index copies
     // of every store we ever touched; the store is read rarely enough that it is not worth it.
     let opts = RepositoryOptions::default().no_cache(true);
-    Repository::new(&opts, &backends).map_err(|e| StoreError::rustic("opening", &e))
+    let repo = Repository::new(&opts, &backends).map_err(|e| StoreError::rustic("opening", &e))?;
+    let exists = repo
+        .config_id()
+        .map_err(|e| StoreError::rustic("reading the store config", &e))?
+        .is_some();
+    Ok((repo, exists))
 }
 
 /// Creates a new, empty store at `location`. Returns the store's id.
 pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String, StoreError> {
-    let repo = repository(location)?;
-    if repo
-        .config_id()
-        .map_err(|e| StoreError::rustic("init", &e))?
-        .is_some()
-    {
+    let (repo, exists) = repository(location)?;
+    if exists {
         return Err(StoreError::AlreadyInitialized {
             location: location.to_string(),
         });
@@ -71,12 +73,8 @@ fn make_private_dir(path: &Path) -> Result<(), StoreError> {
 
 /// Opens an existing store, checking the password.
 pub fn open(location: &StoreLocation, password: &SecretString) -> Result<Store, StoreError> {
-    let repo = repository(location)?;
-    if repo
-        .config_id()
-        .map_err(|e| StoreError::rustic("open", &e))?
-        .is_none()
-    {
+    let (repo, exists) = repository(location)?;
+    if !exists {
         return Err(StoreError::NotInitialized {
             location: location.to_string(),
         });

@@ -134,11 +134,7 @@ fn empty_and_large_history_repositories() {
 #[test]
 fn restore_refuses_non_empty_targets_and_bad_names() {
     let env = TestEnv::new();
-    let repos = env.root().join("repos");
-    let upstream = fixtures::standard(&env, &repos, "acme/app");
-    let rv = Rv::new(&env);
-    rv.run(&["backup", "--url", upstream.to_str().expect("utf-8")])
-        .ok();
+    let (upstream, rv) = backed_up_standard(&env);
 
     let to = env.root().join("occupied");
     std::fs::create_dir_all(&to).expect("mkdir");

@@ -151,3 +151,43 @@ fn by_source<'v>(report: &'v serde_json::Value, source: &str, repo: &str) -> &'v
         })
         .unwrap_or_else(|| panic!("no report for {source}/{repo} in {report:#}"))
 }
+
+/// A server that accepts connections and never answers: the git time limit stops the transfer,
+/// the repository is reported as `timeout`, and the run finishes.
+#[test]
+fn a_hanging_server_is_cut_off_by_the_git_time_limit() {
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    let env = TestEnv::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let silent = std::thread::spawn(move || {
+        // Bounded: holds accepted connections open, silently, for at most 30 s.
+        let mut held = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && held.len() < 16 {
+            match listener.accept() {
+                Ok((sock, _)) => held.push(sock),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    });
+    let rv = Rv::new(&env);
+    let config = rv.config(&format!(
+        "[backup]\ngit_timeout_secs = 2\n[[source]]\nname = \"s\"\nkind = \"git\"\nurls = [\"http://127.0.0.1:{port}/acme/slow.git\"]\n"
+    ));
+    let started = Instant::now();
+    let run = rv.backup_config(&config);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = run.json();
+    let r = repo_report(&report, "acme/slow");
+    assert_eq!(r["error"]["kind"], "timeout", "{r:#}");
+    assert_eq!(r["error"]["retryable"], true);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the time limit did not stop git"
+    );
+    drop(silent);
+}

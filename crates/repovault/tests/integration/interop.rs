@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use repovault_testkit::{fixtures, upstream, TestEnv};
+use repovault_testkit::{upstream, TestEnv};
 
 use crate::support::*;
 
@@ -25,11 +25,7 @@ fn restic(rv: &Rv<'_>, args: &[&str]) -> String {
 #[test]
 fn restic_reads_and_checks_the_store() {
     let env = TestEnv::new();
-    let repos = env.root().join("repos");
-    let bare = fixtures::standard(&env, &repos, "acme/app");
-    let rv = Rv::new(&env);
-    let url = bare.to_str().expect("utf-8");
-    rv.run(&["backup", "--url", url]).ok();
+    let (bare, rv) = backed_up_standard(&env);
     upstream::commit(
         &env,
         &bare,
@@ -38,7 +34,7 @@ fn restic_reads_and_checks_the_store() {
         &[0u8, 159, 146, 150, 1, 2, 3],
         "bin",
     );
-    rv.run(&["backup", "--url", url]).ok();
+    rv.backup_url(&bare);
 
     let listed = restic(&rv, &["snapshots", "--json"]);
     let snaps: serde_json::Value = serde_json::from_str(&listed).expect("restic json");
@@ -56,14 +52,10 @@ fn restic_reads_and_checks_the_store() {
 #[test]
 fn disaster_recovery_steps_from_the_docs_work() {
     let env = TestEnv::new();
-    let repos = env.root().join("repos");
-    let bare = fixtures::standard(&env, &repos, "acme/app");
-    let rv = Rv::new(&env);
-    let url = bare.to_str().expect("utf-8");
-    rv.run(&["backup", "--url", url]).ok();
+    let (bare, rv) = backed_up_standard(&env);
     upstream::commit(&env, &bare, "feature", "more.txt", b"more", "more");
     upstream::delete_ref(&env, &bare, "refs/tags/v0.1");
-    rv.run(&["backup", "--url", url]).ok();
+    rv.backup_url(&bare);
 
     let doc = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -117,11 +109,7 @@ fn example_configs_parse() {
 fn store_and_cache_are_private_to_their_owner() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    let repos = env.root().join("repos");
-    let bare = fixtures::standard(&env, &repos, "acme/app");
-    let rv = Rv::new(&env);
-    rv.run(&["backup", "--url", bare.to_str().expect("utf-8")])
-        .ok();
+    let (_bare, rv) = backed_up_standard(&env);
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
     assert_eq!(mode(&rv.store), 0o700);

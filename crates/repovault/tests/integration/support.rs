@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use repovault_testkit::TestEnv;
+use repovault_testkit::{fixtures, TestEnv};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -117,6 +117,28 @@ impl<'a> Rv<'a> {
     pub fn snapshots(&self, repo: &str) -> Vec<serde_json::Value> {
         let run = self.run(&["snapshots", "--repo", repo, "--json"]).ok();
         run.json().as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// The standard fixture as `acme/app` (a bare repo that is also its URL), a new store, and one
+/// backup of it.
+pub fn backed_up_standard(env: &TestEnv) -> (PathBuf, Rv<'_>) {
+    let bare = fixtures::standard(env, &env.root().join("repos"), "acme/app");
+    let rv = Rv::new(env);
+    rv.backup_url(&bare);
+    (bare, rv)
+}
+
+impl Rv<'_> {
+    /// `repovault backup --url <path>`, which must succeed.
+    pub fn backup_url(&self, repo: &Path) -> Run {
+        self.run(&[
+            "backup",
+            "--url",
+            repo.to_str().expect("utf-8 path"),
+            "--json",
+        ])
+        .ok()
     }
 }
 
