@@ -2,8 +2,9 @@
 //! bundle of the chain when anything is new, and store one snapshot holding the whole chain and
 //! `refs.txt`.
 //!
-//! Git work runs on `concurrency` worker threads; snapshot writes go through one lock because
-//! the store's in-memory state is shared. One repository failing never stops the others.
+//! Work runs on `concurrency` worker threads, snapshot writes included: rustic's backups share
+//! only the index loaded at the start, which they do not change, and the restic format is made
+//! for concurrent writers. One repository failing never stops the others.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,7 +50,6 @@ pub fn backup(
     // that cannot be created fails every repository below with a clear message.
     let _ = private_dir(&settings.cache_dir);
     let snapshots = store.snapshots()?;
-    let store_lock = Mutex::new(store);
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(Vec::with_capacity(jobs.len()));
     let workers = settings.concurrency.clamp(1, jobs.len().max(1));
@@ -60,7 +60,7 @@ pub fn backup(
                 let Some(job) = jobs.get(i) else { break };
                 observer.repo_started(job);
                 let history = RepoSnapshots::of(&snapshots, &job.host, &job.name);
-                let report = backup_one(&store_lock, job, &history, settings, &run_id);
+                let report = backup_one(store, job, &history, settings, &run_id);
                 observer.repo_finished(&report);
                 reports
                     .lock()
@@ -129,7 +129,7 @@ fn cache_err(path: &Path, e: impl std::fmt::Display) -> Failure {
 }
 
 fn backup_one(
-    store: &Mutex<&IndexedStore>,
+    store: &IndexedStore,
     job: &RepoJob,
     history: &RepoSnapshots<'_>,
     settings: &BackupSettings,
@@ -222,7 +222,7 @@ fn path_safe_host(host: &str) -> String {
 }
 
 fn run_one(
-    store: &Mutex<&IndexedStore>,
+    store: &IndexedStore,
     job: &RepoJob,
     history: &RepoSnapshots<'_>,
     settings: &BackupSettings,
@@ -281,12 +281,7 @@ fn run_one(
         ],
         parent: previous.map(|p| p.id.clone()),
     };
-    let snap = {
-        let guard = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.snapshot_dir(&new)?
-    };
+    let snap = store.snapshot_dir(&new)?;
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
     write_atomic(&dirs.marker, snap.id.as_bytes())?;
     report.snapshot = Some(snap.id);
@@ -301,7 +296,7 @@ fn run_one(
 /// all make it rebuild the chain directory from the store, and the mirror too when it lacks
 /// objects the snapshot refers to.
 fn ensure_cache(
-    store: &Mutex<&IndexedStore>,
+    store: &IndexedStore,
     job: &RepoJob,
     previous: Option<&SnapshotInfo>,
     dirs: &CacheDirs,
@@ -320,13 +315,8 @@ fn ensure_cache(
         // A new store, or a crash before the first snapshot: start the chain afresh.
         return Ok(false);
     };
-    {
-        let guard = store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let path = format!("/{}/{}/git", job.name.owner(), job.name.name());
-        guard.restore_dir(&prev.id, &path, &dirs.git)?;
-    }
+    let path = format!("/{}/{}/git", job.name.owner(), job.name.name());
+    store.restore_dir(&prev.id, &path, &dirs.git)?;
     let refs_text = std::fs::read_to_string(&dirs.refs).map_err(|e| cache_err(&dirs.refs, e))?;
     let refs = RefsFile::parse(&refs_text)?;
     let chain = list_chain(&dirs.chain)?;

@@ -91,7 +91,8 @@ impl RunReport {
             totals.new_objects += r.new_objects;
             totals.bytes_added += r.bytes_added;
         }
-        let duration_ms = u64::try_from((finished - started).get_milliseconds()).unwrap_or(0);
+        let duration_ms =
+            u64::try_from(finished.as_millisecond() - started.as_millisecond()).unwrap_or(0);
         Self {
             run_id,
             started,
@@ -105,5 +106,22 @@ impl RunReport {
 
     pub fn all_ok(&self) -> bool {
         self.totals.failed == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_counts_whole_seconds() {
+        let started = Timestamp::now() - jiff::SignedDuration::from_millis(2_500);
+        let r = RunReport::new("r".into(), started, "s".into(), Vec::new());
+        assert!(
+            (2_500..60_000).contains(&r.duration_ms),
+            "{}",
+            r.duration_ms
+        );
+        assert!(r.all_ok());
     }
 }

@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::error::{classify, FailureKind};
 use crate::{redact, GitError};
@@ -149,24 +150,11 @@ impl<'a> Git<'a> {
             }
             buf
         });
-        let started = Instant::now();
-        let mut timed_out = false;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(e) => return Err(GitError::io("waiting for git", e)),
-            }
-            if self.timeout.is_some_and(|t| started.elapsed() > t) {
-                timed_out = true;
-                kill_group(child.id());
-                let _ = child.kill();
-                break child
-                    .wait()
-                    .map_err(|e| GitError::io("waiting for git", e))?;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let pid = child.id();
+        let watchdog = self.timeout.map(|limit| Watchdog::start(pid, limit));
+        let status = child.wait();
+        let timed_out = watchdog.is_some_and(Watchdog::stop);
+        let status = status.map_err(|e| GitError::io("waiting for git", e))?;
         if let Some(f) = feeder {
             let _ = f.join();
         }
@@ -185,6 +173,33 @@ impl<'a> Git<'a> {
             });
         }
         Ok((status.success(), Output { stdout, stderr }))
+    }
+}
+
+/// Stops a git process group that runs past its time limit. Waiting is left to the caller's
+/// blocking `wait`, so a git call costs no polling delay.
+struct Watchdog {
+    done: mpsc::Sender<()>,
+    handle: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, limit: Duration) -> Self {
+        let (done, rx) = mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || match rx.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                kill_group(pid);
+                true
+            }
+            _ => false,
+        });
+        Self { done, handle }
+    }
+
+    /// Ends the watch after the process was reaped; returns whether it had to kill.
+    fn stop(self) -> bool {
+        let _ = self.done.send(());
+        self.handle.join().unwrap_or(false)
     }
 }
 

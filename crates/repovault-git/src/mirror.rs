@@ -31,15 +31,17 @@ impl Mirror {
                 .args(["init", "--bare", "--quiet"])
                 .arg(path.display().to_string())
                 .run()?;
-            for (k, v) in [
-                // Never drop unreachable objects: they may be prerequisites of the next bundle.
-                ("gc.auto", "0"),
-                ("core.logAllRefUpdates", "false"),
-                ("fetch.writeCommitGraph", "false"),
-                ("receive.autogc", "false"),
-            ] {
-                m.git("config").args(["config", k, v]).run()?;
-            }
+            // Never drop unreachable objects: they may be prerequisites of the next bundle.
+            // Appended in one write rather than one `git config` process per key: a run with
+            // many repositories pays for every process.
+            let settings = "[gc]\n\tauto = 0\n[core]\n\tlogAllRefUpdates = false\n[fetch]\n\twriteCommitGraph = false\n[receive]\n\tautogc = false\n";
+            let config = path.join("config");
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&config)
+                .map_err(|e| GitError::io(format!("opening {}", config.display()), e))?;
+            std::io::Write::write_all(&mut file, settings.as_bytes())
+                .map_err(|e| GitError::io(format!("writing {}", config.display()), e))?;
         }
         Ok(m)
     }
@@ -106,11 +108,28 @@ impl Mirror {
                 refs.refs.insert(name.to_owned(), oid.to_owned());
             }
         }
+        refs.head = self.head()?;
+        Ok(refs)
+    }
+
+    /// HEAD, read from the file a files-backend repository keeps it in; other ref backends are
+    /// asked through git.
+    fn head(&self) -> Result<Option<Head>, GitError> {
+        if let Ok(text) = std::fs::read_to_string(self.path.join("HEAD")) {
+            let text = text.trim();
+            if let Some(target) = text.strip_prefix("ref: ") {
+                if target != "refs/heads/.invalid" {
+                    return Ok(Some(Head::Symbolic(target.to_owned())));
+                }
+            } else if check_oid(text).is_ok() {
+                return Ok(Some(Head::Detached(text.to_owned())));
+            }
+        }
         let (sym, out) = self
             .git("symbolic-ref")
             .args(["symbolic-ref", "-q", "HEAD"])
             .run_status()?;
-        refs.head = if sym {
+        Ok(if sym {
             Some(Head::Symbolic(out.stdout_str().trim().to_owned()))
         } else {
             let (ok, out) = self
@@ -118,8 +137,7 @@ impl Mirror {
                 .args(["rev-parse", "-q", "--verify", "HEAD"])
                 .run_status()?;
             ok.then(|| Head::Detached(out.stdout_str().trim().to_owned()))
-        };
-        Ok(refs)
+        })
     }
 
     /// Sets refs and HEAD to exactly `want`: refs not in it are deleted.

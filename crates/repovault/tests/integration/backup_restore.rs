@@ -51,6 +51,16 @@ known_hosts_file = "{kh}"
     assert!(!run.stdout.contains(token) && !run.stderr.contains(token));
     let report = run.json();
     assert_eq!(report["totals"]["ok"], 4, "{report:#}");
+    let time = |k: &str| {
+        report[k]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .expect("RFC 3339 time")
+    };
+    let span_ms = time("finished").as_millisecond() - time("started").as_millisecond();
+    assert_eq!(report["duration_ms"].as_i64(), Some(span_ms), "{report:#}");
+    // Snapshots were written by concurrent workers: the store must be intact, data included.
+    restic(&rv, &["check", "--read-data"]);
 
     for (name, upstream) in [
         ("org/app", &http_repo),

@@ -7,21 +7,6 @@ use repovault_testkit::{upstream, TestEnv};
 
 use crate::support::*;
 
-fn restic(rv: &Rv<'_>, args: &[&str]) -> String {
-    let out = Command::new("restic")
-        .args(["-r", rv.store.to_str().expect("utf-8"), "--no-cache"])
-        .args(args)
-        .env("RESTIC_PASSWORD", PASSWORD)
-        .output()
-        .expect("restic runs (scripts/test-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "restic {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn restic_reads_and_checks_the_store() {
     let env = TestEnv::new();

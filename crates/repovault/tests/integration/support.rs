@@ -206,3 +206,20 @@ pub fn git_bytes(env: &TestEnv, dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<
     assert!(out.status.success(), "git {args:?} failed");
     out.stdout
 }
+
+/// Runs restic on the store (scripts/test-deps.sh installs it) and returns its stdout.
+pub fn restic(rv: &Rv<'_>, args: &[&str]) -> String {
+    use std::process::Command;
+    let out = Command::new("restic")
+        .args(["-r", rv.store.to_str().expect("utf-8"), "--no-cache"])
+        .args(args)
+        .env("RESTIC_PASSWORD", PASSWORD)
+        .output()
+        .expect("restic runs (scripts/test-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "restic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
