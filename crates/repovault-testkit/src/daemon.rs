@@ -6,12 +6,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use crate::process::{log_tails, wait_until_listening, ServerProcess};
-use crate::{
-    absolute, free_port, git_exec_program, repo_rel_path, server_path_var, write_server_gitconfig,
-};
-
-const PORT_ATTEMPTS: usize = 3;
+use crate::process::{log_tails, on_free_port, wait_until_listening, ServerProcess};
+use crate::{absolute, git_exec_program, repo_rel_path, server_path_var, write_server_gitconfig};
 
 /// `git daemon --export-all --enable=receive-pack` serving `repos_root` as its base path.
 /// No authentication: anyone on loopback may fetch and push.
@@ -34,9 +30,7 @@ impl GitDaemon {
         // git-daemon itself, not `git daemon`: the wrapper would stay in between as a parent
         // process, and its PID is not the one that logs "Ready" or accepts connections.
         let program = git_exec_program("git-daemon")?;
-        let mut last_err = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+        let (port, process) = on_free_port("git daemon", |port| {
             let mut cmd = Command::new(&program);
             cmd.arg("--listen=127.0.0.1")
                 .arg(format!("--port={port}"))
@@ -56,26 +50,20 @@ impl GitDaemon {
             let mut process = ServerProcess::spawn("git daemon", &mut cmd, &log)?;
             // With --verbose, logged once every listening socket is bound.
             let marker = format!("[{}] Ready to rumble", process.pid().unwrap_or_default());
-            let ready = wait_until_listening(
+            wait_until_listening(
                 &mut process,
                 port,
                 &log,
                 &marker,
                 std::slice::from_ref(&log),
-            );
-            match ready {
-                Ok(()) => {
-                    return Ok(GitDaemon {
-                        port,
-                        process: Some(process),
-                        dir,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| io::Error::other("git daemon did not start")))
+            )?;
+            Ok((port, process))
+        })?;
+        Ok(GitDaemon {
+            port,
+            process: Some(process),
+            dir,
+        })
     }
 
     /// "git://127.0.0.1:PORT/owner/name.git"

@@ -9,17 +9,15 @@ use std::process::{Command, Stdio};
 use tempfile::TempDir;
 
 use crate::gitcmd::run;
-use crate::process::{log_tails, wait_until_listening, ServerProcess};
+use crate::process::{log_tails, on_free_port, wait_until_listening, ServerProcess};
 use crate::{
-    absolute, free_port, git_exec_program, repo_rel_path, running_as_root, server_path_var,
+    absolute, git_exec_program, repo_rel_path, running_as_root, server_path_var,
     write_server_gitconfig,
 };
 
 /// One fcgiwrap process serves one request at a time; a few let a test fetch several repos in
 /// parallel from one server.
 const FCGI_WORKERS: usize = 4;
-/// Attempts with a fresh port when another process grabbed the one [`free_port`] returned.
-const PORT_ATTEMPTS: usize = 3;
 
 /// nginx + fcgiwrap + `git http-backend` on 127.0.0.1, basic auth on every path.
 ///
@@ -61,20 +59,14 @@ impl GitHttpServer {
             fcgiwrap,
             dir,
         };
-        let mut last_err = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
-            match server.start_nginx(port, &repos_root, &gitconfig, &backend) {
-                Ok(nginx) => {
-                    server.port = port;
-                    server.nginx = Some(nginx);
-                    return Ok(server);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| io::Error::other("nginx did not start")))
+        let (port, nginx) = on_free_port("nginx", |port| {
+            server
+                .start_nginx(port, &repos_root, &gitconfig, &backend)
+                .map(|nginx| (port, nginx))
+        })?;
+        server.port = port;
+        server.nginx = Some(nginx);
+        Ok(server)
     }
 
     fn start_nginx(

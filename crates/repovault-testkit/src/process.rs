@@ -252,3 +252,23 @@ pub(crate) fn log_tails(logs: &[PathBuf]) -> String {
 pub fn pid_exists(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
+
+/// How often a server start is tried on a new port after another process took the one chosen.
+const PORT_ATTEMPTS: usize = 3;
+
+/// Runs `start` with a fresh free port until it does not fail with `AddrInUse` (another process
+/// took the port between choosing and binding it), at most [`PORT_ATTEMPTS`] times.
+pub(crate) fn on_free_port<T>(
+    what: &str,
+    mut start: impl FnMut(u16) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last_err = None;
+    for _ in 0..PORT_ATTEMPTS {
+        match start(crate::free_port()) {
+            Ok(v) => return Ok(v),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other(format!("{what} did not start"))))
+}

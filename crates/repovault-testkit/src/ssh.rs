@@ -10,13 +10,11 @@ use tempfile::TempDir;
 
 use crate::gitcmd::run;
 use crate::http::sbin_binary;
-use crate::process::{log_tails, wait_until_listening, ServerProcess};
+use crate::process::{log_tails, on_free_port, wait_until_listening, ServerProcess};
 use crate::{
-    absolute, current_user_name, free_port, repo_rel_path, running_as_root, server_path_var,
+    absolute, current_user_name, repo_rel_path, running_as_root, server_path_var,
     write_server_gitconfig,
 };
-
-const PORT_ATTEMPTS: usize = 3;
 
 /// sshd for git over ssh, logging in as the user running the tests (usually root).
 ///
@@ -63,9 +61,7 @@ impl SshServer {
         let log = d.join("sshd.log");
         let sshd = sbin_binary("sshd");
 
-        let mut last_err = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+        let (port, process) = on_free_port("sshd", |port| {
             let config = d.join("sshd_config");
             fs::write(&config, sshd_config(d, port, &user, &host_key, &gitconfig))?;
             fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_pub}\n"))?;
@@ -81,30 +77,24 @@ impl SshServer {
                 .env_clear()
                 .env("PATH", server_path_var());
             let mut process = ServerProcess::spawn("sshd", &mut cmd, &log)?;
-            let ready = wait_until_listening(
+            wait_until_listening(
                 &mut process,
                 port,
                 &log,
                 &format!("Server listening on 127.0.0.1 port {port}."),
                 std::slice::from_ref(&log),
-            );
-            match ready {
-                Ok(()) => {
-                    return Ok(SshServer {
-                        port,
-                        user,
-                        repos_root,
-                        client_key,
-                        known_hosts,
-                        process: Some(process),
-                        dir,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| io::Error::other("sshd did not start")))
+            )?;
+            Ok((port, process))
+        })?;
+        Ok(SshServer {
+            port,
+            user,
+            repos_root,
+            client_key,
+            known_hosts,
+            process: Some(process),
+            dir,
+        })
     }
 
     /// "ssh://USER@127.0.0.1:PORT/ABS_REPOS_ROOT/owner/name.git"
