@@ -32,6 +32,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
         apt-get install -y -q --no-install-recommends "${packages[@]}" </dev/null
 fi
 
+# S3-compatible servers for the object-store tests (pinned: their behaviour is what tests rely on).
+if ! command -v moto_server >/dev/null 2>&1; then
+    echo "test-deps: installing moto_server" >&2
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' </dev/null
+fi
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+    echo "test-deps: installing s3s-fs (cargo install, a few minutes)" >&2
+    cargo install --quiet s3s-fs --version 0.14.1 --features binary --locked </dev/null
+fi
+
 # Versions as the packages report them: fcgiwrap and htpasswd have no version flag.
 pkg_version() {
     dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"
@@ -45,4 +55,5 @@ lfs_v=$(git-lfs version 2>/dev/null | awk '{print $1}' | sed 's|git-lfs/||')
 restic_v=$(restic version 2>/dev/null | awk '{print $2}')
 git_v=$(git --version | awk '{print $3}')
 echo "test-deps: nginx ${nginx_v}, fcgiwrap $(pkg_version fcgiwrap), apache2-utils $(pkg_version apache2-utils)," \
-    "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}"
+    "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}," \
+    "moto $(python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}'), $("${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null || echo "s3s-fs ?")"

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 /// How often and how long to poll for a server to come up or go away: 100 × 50 ms keeps a
 /// broken server from stalling a test for more than a few seconds.
-const POLL_ATTEMPTS: u32 = 100;
+// 15 s: the Python-based S3 server needs a few seconds to import before it listens.
+const POLL_ATTEMPTS: u32 = 300;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Only the end of a log matters for a failure message, and a chatty server must not bury the
@@ -228,8 +229,9 @@ pub(crate) fn wait_until_listening(
     ))
 }
 
+/// An empty needle is always contained (servers that log nothing useful when ready).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The last few KB of each log, labelled, for error messages.

@@ -33,9 +33,10 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    // opendal logs expected misses (a store's `config` before init) as warnings.
+    // opendal logs expected misses (a store's `config` before init) as warnings and failures,
+    // with backtraces, that our own error message already reports.
     let default = match verbose {
-        0 => "warn,opendal=error",
+        0 => "warn,opendal=off",
         1 => "info,opendal=warn",
         _ => "debug",
     };

@@ -6,3 +6,4 @@ mod backup_restore;
 mod failures;
 mod history;
 mod interop;
+mod s3;

@@ -12,6 +12,8 @@ pub struct Rv<'a> {
     pub env: &'a TestEnv,
     pub store: PathBuf,
     pub cache: PathBuf,
+    /// Extra environment for repovault and restic (e.g. S3 credentials).
+    pub extra_env: Vec<(String, String)>,
 }
 
 pub struct Run {
@@ -53,6 +55,7 @@ impl<'a> Rv<'a> {
         Self {
             store: env.root().join("store"),
             cache: env.root().join("cache"),
+            extra_env: Vec::new(),
             env,
         }
     }
@@ -68,6 +71,7 @@ impl<'a> Rv<'a> {
             .env("REPOVAULT_STORE", &self.store)
             .env("REPOVAULT_CACHE_DIR", &self.cache)
             .env("REPOVAULT_PASSWORD", PASSWORD)
+            .envs(self.extra_env.iter().cloned())
             .stdin(std::process::Stdio::null());
         cmd
     }
@@ -214,6 +218,7 @@ pub fn restic(rv: &Rv<'_>, args: &[&str]) -> String {
         .args(["-r", rv.store.to_str().expect("utf-8"), "--no-cache"])
         .args(args)
         .env("RESTIC_PASSWORD", PASSWORD)
+        .envs(rv.extra_env.iter().cloned())
         .output()
         .expect("restic runs (scripts/test-deps.sh installs it)");
     assert!(
