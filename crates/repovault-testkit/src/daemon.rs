@@ -6,7 +6,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use crate::process::{log_tails, on_free_port, wait_until_listening, ServerProcess};
+use crate::process::{log_tails, on_free_port, spawn_listening, ServerProcess};
 use crate::{absolute, git_exec_program, repo_rel_path, server_path_var, write_server_gitconfig};
 
 /// `git daemon --export-all --enable=receive-pack` serving `repos_root` as its base path.
@@ -47,17 +47,10 @@ impl GitDaemon {
                 .env("HOME", dir.path())
                 .env("GIT_CONFIG_NOSYSTEM", "1")
                 .env("GIT_CONFIG_GLOBAL", &gitconfig);
-            let mut process = ServerProcess::spawn("git daemon", &mut cmd, &log)?;
             // With --verbose, logged once every listening socket is bound.
-            let marker = format!("[{}] Ready to rumble", process.pid().unwrap_or_default());
-            wait_until_listening(
-                &mut process,
-                port,
-                &log,
-                &marker,
-                std::slice::from_ref(&log),
-            )?;
-            Ok((port, process))
+            spawn_listening("git daemon", &mut cmd, port, &log, |p| {
+                format!("[{}] Ready to rumble", p.pid().unwrap_or_default())
+            })
         })?;
         Ok(GitDaemon {
             port,

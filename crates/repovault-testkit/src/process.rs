@@ -186,6 +186,21 @@ fn descendants(pid: u32) -> Vec<u32> {
 /// server that accepts: another process may have taken the port [`crate::free_port`] returned.
 /// Fails early when `process` exits (with `io::ErrorKind::AddrInUse` if a log says so, so the
 /// caller can retry on another port) and includes the tails of `logs` in every error.
+/// Spawns a server that logs to one file and waits until it listens on `port` and has logged
+/// `marker(&process)` (a marker may name the server's PID, known only after the spawn).
+pub(crate) fn spawn_listening(
+    name: &'static str,
+    cmd: &mut Command,
+    port: u16,
+    log: &Path,
+    marker: impl FnOnce(&ServerProcess) -> String,
+) -> io::Result<(u16, ServerProcess)> {
+    let mut process = ServerProcess::spawn(name, cmd, log)?;
+    let marker = marker(&process);
+    wait_until_listening(&mut process, port, log, &marker, &[log.to_path_buf()])?;
+    Ok((port, process))
+}
+
 pub(crate) fn wait_until_listening(
     process: &mut ServerProcess,
     port: u16,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::process::{on_free_port, wait_until_listening, ServerProcess};
+use crate::process::{on_free_port, spawn_listening, ServerProcess};
 use crate::server_path_var;
 
 /// Which S3 server to run.
@@ -61,15 +61,7 @@ impl S3Server {
                 .env_clear()
                 .env("PATH", server_path_var())
                 .env("HOME", dir.path());
-            let mut process = ServerProcess::spawn(name, &mut cmd, &log)?;
-            wait_until_listening(
-                &mut process,
-                port,
-                &log,
-                &marker,
-                std::slice::from_ref(&log),
-            )?;
-            Ok((port, process))
+            spawn_listening(name, &mut cmd, port, &log, |_| marker)
         })?;
         Ok(Self {
             kind,

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::gitcmd::run;
 use crate::http::sbin_binary;
-use crate::process::{log_tails, on_free_port, wait_until_listening, ServerProcess};
+use crate::process::{log_tails, on_free_port, spawn_listening, ServerProcess};
 use crate::{
     absolute, current_user_name, repo_rel_path, running_as_root, server_path_var,
     write_server_gitconfig,
@@ -76,15 +76,9 @@ impl SshServer {
                 .current_dir(d)
                 .env_clear()
                 .env("PATH", server_path_var());
-            let mut process = ServerProcess::spawn("sshd", &mut cmd, &log)?;
-            wait_until_listening(
-                &mut process,
-                port,
-                &log,
-                &format!("Server listening on 127.0.0.1 port {port}."),
-                std::slice::from_ref(&log),
-            )?;
-            Ok((port, process))
+            spawn_listening("sshd", &mut cmd, port, &log, |_| {
+                format!("Server listening on 127.0.0.1 port {port}.")
+            })
         })?;
         Ok(SshServer {
             port,
