@@ -33,8 +33,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # S3-compatible servers for the object-store tests (pinned: their behaviour is what tests rely on).
-if ! command -v moto_server >/dev/null 2>&1; then
-    echo "test-deps: installing moto_server" >&2
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+    echo "test-deps: installing moto" >&2
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' </dev/null
 fi
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then

@@ -41,8 +41,17 @@ impl S3Server {
         let (port, process) = on_free_port("S3 server", |port| {
             let (mut cmd, name, marker) = match kind {
                 S3Kind::Moto => {
-                    let mut cmd = Command::new(program("moto_server")?);
-                    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                    // The interpreter itself rather than a `moto_server` script: version managers'
+                    // shims may not have one until rehashed, and need the user's HOME.
+                    let mut cmd = Command::new(python_executable()?);
+                    cmd.args([
+                        "-m",
+                        "moto.server",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        &port.to_string(),
+                    ]);
                     (
                         cmd,
                         "moto_server",
@@ -136,6 +145,22 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The real path of the `python3` on PATH (which may be a shim).
+fn python_executable() -> io::Result<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() && !path.is_empty() {
+        Ok(PathBuf::from(path))
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "python3 not found; run scripts/test-deps.sh",
+        ))
     }
 }
 
