@@ -47,8 +47,14 @@ pub fn backup(
     let started = Timestamp::now();
     let run_id = run_id(started);
     // The cache holds every repository's source code; keep it from other local users. A cache
-    // that cannot be created fails every repository below with a clear message.
-    let _ = private_dir(&settings.cache_dir);
+    // that cannot be created fails every repository below with a clear message; one that cannot
+    // be restricted still works, but someone should know.
+    if let Err(e) = private_dir(&settings.cache_dir) {
+        tracing::warn!(
+            "could not make the cache {} private: {e}",
+            settings.cache_dir.display()
+        );
+    }
     let snapshots = store.snapshots()?;
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(Vec::with_capacity(jobs.len()));

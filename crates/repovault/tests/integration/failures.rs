@@ -71,7 +71,7 @@ fn config_errors_exit_2() {
 fn failing_repositories_are_reported_and_the_rest_backed_up() {
     let env = TestEnv::new();
     let repos = env.root().join("repos");
-    let good = fixtures::standard(&env, &repos, "acme/good");
+    fixtures::standard(&env, &repos, "acme/good");
     let doomed = fixtures::standard(&env, &repos, "acme/doomed");
     let token = "right-token-8c1d";
     let http = GitHttpServer::start(&repos, "u", token).expect("http");
@@ -139,7 +139,6 @@ urls = ["http://127.0.0.1:{dead_port}/acme/nothing.git"]
     let to = env.root().join("doomed-restored");
     rv.restore("acme/doomed", None, &to).ok();
     assert_restored(&env, &to, &doomed_refs, "refs/heads/main");
-    let _ = good;
 }
 
 fn by_source<'v>(report: &'v serde_json::Value, source: &str, repo: &str) -> &'v serde_json::Value {

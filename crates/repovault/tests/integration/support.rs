@@ -213,7 +213,6 @@ pub fn git_bytes(env: &TestEnv, dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<
 
 /// Runs restic on the store (scripts/test-deps.sh installs it) and returns its stdout.
 pub fn restic(rv: &Rv<'_>, args: &[&str]) -> String {
-    use std::process::Command;
     let out = Command::new("restic")
         .args(["-r", rv.store.to_str().expect("utf-8"), "--no-cache"])
         .args(args)
