@@ -37,6 +37,18 @@ if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
     echo "test-deps: installing moto" >&2
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' </dev/null
 fi
+# Offline checks of the deployment artefacts (scripts/validate-deploy.py): Kubernetes schemas,
+# Helm's template engine and linter without a helm binary, yamllint.
+deploy_tools=(kubernetes-validate==1.37.0 yamllint==1.38.0 helm-python-sdk==0.2.2)
+if ! python3 - "${deploy_tools[@]}" <<'PY' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
+then
+    echo "test-deps: installing ${deploy_tools[*]}" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${deploy_tools[@]}" </dev/null
+fi
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
     echo "test-deps: installing s3s-fs (cargo install, a few minutes)" >&2
     cargo install --quiet s3s-fs --version 0.14.1 --features binary --locked </dev/null
@@ -56,4 +68,5 @@ restic_v=$(restic version 2>/dev/null | awk '{print $2}')
 git_v=$(git --version | awk '{print $3}')
 echo "test-deps: nginx ${nginx_v}, fcgiwrap $(pkg_version fcgiwrap), apache2-utils $(pkg_version apache2-utils)," \
     "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}," \
-    "moto $(python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}'), $("${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null || echo "s3s-fs ?")"
+    "moto $(python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}'), $("${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null || echo "s3s-fs ?")," \
+    "${deploy_tools[*]}"

@@ -8,6 +8,17 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "test.sh: Rust (cargo, via rustup) is required" >&2; exit 2; }
 bash scripts/test-deps.sh
 
+log=$(mktemp)
+deploy_log=$(mktemp)
+trap 'rm -f "$log" "$deploy_log"' EXIT
+# Offline: chart lint and render, Kubernetes schema validation, yamllint, Dockerfile and systemd
+# units. A failure here fails the run, after the Rust tests have run too.
+echo "== deployment artefacts (Helm chart, manifests, Dockerfile, systemd units)"
+set +e
+python3 scripts/validate-deploy.py 2>&1 | tee "$deploy_log"
+deploy_status=${PIPESTATUS[0]}
+set -e
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo build (release, all targets)"
@@ -15,13 +26,16 @@ cargo build --release --workspace --all-targets --locked
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 set +e
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-# cargo ends on the last crate's doc-tests (often 0 of them); close on the whole suite's count.
+# cargo ends on the last crate's doc-tests (often 0 of them); close on the whole suite's count,
+# the deployment checks' "deploy: N passed, N failed" included.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /^deploy: [0-9]+ passed, [0-9]+ failed$/ { p += $2; f += $4 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$deploy_log" "$log"
+if [ "$status" -eq 0 ] && [ "$deploy_status" -ne 0 ]; then
+    status=$deploy_status
+fi
 exit "$status"

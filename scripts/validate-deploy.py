@@ -558,6 +558,27 @@ def main() -> int:
         return stale + [f"deploy/kubernetes/{e} is not rendered by deploy/render.py" for e in sorted(extra)]
 
     checks.run("deploy/kubernetes/*.yaml equal a fresh render of the chart", fresh)
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        def kustomize() -> list[str]:
+            # A plain manifest used as a kustomize base, the usual way to patch it per cluster.
+            problems = []
+            for mode in render.PLAIN_VALUES:
+                with tempfile.TemporaryDirectory() as d:
+                    shutil.copy(render.PLAIN / f"{mode}.yaml", Path(d) / "repovault.yaml")
+                    (Path(d) / "kustomization.yaml").write_text(
+                        "resources: [repovault.yaml]\nnamespace: backup\n")
+                    r = subprocess.run([kubectl, "kustomize", d], capture_output=True, text=True)
+                    if r.returncode != 0:
+                        problems.append(f"{mode}: {r.stderr.strip()}")
+                    elif len(list(yaml.safe_load_all(r.stdout))) != len(render.documents(
+                            render.render(render.PLAIN_VALUES[mode]))):
+                        problems.append(f"{mode}: kustomize lost or added documents")
+            return problems
+
+        checks.run("kubectl kustomize builds each plain manifest", kustomize)
+    else:
+        print("skip kubectl kustomize (kubectl not installed)")
     checks.run("yamllint deploy/ .yamllint.yaml", lambda: yamllint_paths(ROOT / "deploy", ROOT / ".yamllint.yaml"))
     check_dockerfile(checks)
     check_systemd(checks)
