@@ -81,7 +81,8 @@ _COMMON: dict[str, Any] = {"secret": {"create": False, "existingSecret": "repova
 PLAIN_VALUES: dict[str, dict[str, Any]] = {
     "cronjob": {**_COMMON, "mode": "cronjob"},
     "daemon": {**_COMMON, "mode": "daemon", "config": DAEMON_CONFIG},
-    "sharded": {**_COMMON, "mode": "sharded"},
+    # Shards on several nodes reach one store: S3 (edit the URL), or a ReadWriteMany claim.
+    "sharded": {**_COMMON, "mode": "sharded", "store": {"url": "s3:https://s3.example.com/backups/repovault"}},
 }
 
 
@@ -122,6 +123,7 @@ def plain_manifest(mode: str) -> str:
         f"# repovault, mode {mode}: rendered from deploy/helm/repovault by deploy/render.py.\n"
         "# Do not edit: change the chart (or PLAIN_VALUES in render.py) and run python3 deploy/render.py.\n"
         '# Needs a Secret "repovault" with the key "password" (see docs/DEPLOYMENT.md).\n'
+        + ("# Edit REPOVAULT_STORE; S3 credentials go into the Secret as aws-credentials.\n" if mode == "sharded" else "")
     )
     parts = [f"---\n# Source: {source}\n{body}\n" for source, body, _ in docs]
     return header + "".join(parts)

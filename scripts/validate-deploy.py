@@ -145,6 +145,11 @@ def pod_rules(doc: dict[str, Any], vals: dict[str, Any]) -> list[str]:
             for path in ("/tmp", "/var/cache/repovault", "/etc/repovault"):
                 if path not in mounts:
                     problems.append(f"{name}: nothing mounted at {path}")
+            remote = re.match(r"(s3|opendal):", vals["store"]["url"] or "")
+            if vals["store"]["url"] and not remote and "/var/lib/repovault" not in mounts:
+                problems.append(f"{name}: a local store but no store volume at /var/lib/repovault")
+            if remote and "/var/lib/repovault" in mounts:
+                problems.append(f"{name}: a store volume mounted for a remote store")
             if "/tmp" in mounts and "emptyDir" not in volumes.get(mounts["/tmp"]["name"], {}):
                 problems.append(f"{name}: /tmp is not an emptyDir")
             env = {e["name"]: e for e in c.get("env", [])}
@@ -380,6 +385,8 @@ def check_schema_refusals(checks: Checks) -> None:
         "cron with four fields": {"backup": {"schedule": "0 3 * *"}},
         "bad log format": {"logFormat": "xml"},
         "secret values without secret.create": {"secret": {"create": False, "password": "x"}},
+        "a local store without its volume": {"store": {"persistence": {"enabled": False}}},
+        "a local store outside the volume": {"store": {"url": "/data/store"}},
     }
     for label, values in bad.items():
         def refused(values: dict[str, Any] = values) -> list[str]:

@@ -89,6 +89,7 @@ restartPolicy, ports (bool).
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 {{- $secret := include "repovault.secretName" $root -}}
+{{- include "repovault.checkStore" $root -}}
 serviceAccountName: {{ include "repovault.serviceAccountName" $root }}
 automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
 {{- with $v.imagePullSecrets }}
@@ -178,7 +179,7 @@ containers:
       {{- end }}
       - name: cache
         mountPath: /var/cache/repovault
-      {{- if $v.store.persistence.enabled }}
+      {{- if include "repovault.storeVolume" $root }}
       - name: store
         mountPath: /var/lib/repovault
       {{- end }}
@@ -201,7 +202,7 @@ volumes:
   - name: cache
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if $v.store.persistence.enabled }}
+  {{- if include "repovault.storeVolume" $root }}
   - name: store
     persistentVolumeClaim:
       claimName: {{ include "repovault.storeClaimName" $root }}
@@ -271,4 +272,24 @@ template:
     {{- include "repovault.podMetadata" (dict "root" .root "component" "shard") | nindent 4 }}
   spec:
     {{- include "repovault.podSpec" (dict "root" .root "args" .args "cacheVolume" .cache "restartPolicy" "Never" "shard" true) | nindent 4 }}
+{{- end }}
+
+{{/* A local store must live on the store volume: the root file system is read-only. */}}
+{{- define "repovault.checkStore" -}}
+{{- $url := .Values.store.url -}}
+{{- if and $url (not (regexMatch "^(s3|opendal):" $url)) -}}
+{{- if not .Values.store.persistence.enabled -}}
+{{- fail "store.url is a local path: enable store.persistence (or use an s3: store)" -}}
+{{- end -}}
+{{- if not (hasPrefix "/var/lib/repovault/" (trimPrefix "local:" $url)) -}}
+{{- fail "a local store.url must be under /var/lib/repovault/, where the store volume is mounted" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* "true" when pods mount the store volume: persistence on, and the store is not remote. */}}
+{{- define "repovault.storeVolume" -}}
+{{- if and .Values.store.persistence.enabled (not (regexMatch "^(s3|opendal):" .Values.store.url)) -}}
+true
+{{- end -}}
 {{- end }}
