@@ -134,6 +134,9 @@ containers:
         value: {{ $v.logLevel | quote }}
       - name: TMPDIR
         value: /tmp
+      # The root file system is read-only; anything git or ssh might want to keep in $HOME goes to /tmp.
+      - name: HOME
+        value: /tmp
       {{- if .shard }}
       # The Job completion index (0 .. shards-1), expanded as $(REPOVAULT_SHARD_INDEX) in args.
       - name: REPOVAULT_SHARD_INDEX
