@@ -1,0 +1,117 @@
+//! One git repository of a snapshot (the code, and later the wiki): its mirror in the cache and
+//! its directory in the staging tree (`chain/` + `refs.txt`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use repovault_git::{list_chain, rebuild, GitAuth, Mirror, RefsFile, RemoteUrl};
+
+use super::cache::{advance_mtime, cache_err, remove_dir_if_exists, write_atomic};
+use super::Failure;
+
+/// A mirror in the cache and the snapshot directory it feeds.
+#[derive(Debug, Clone)]
+pub(crate) struct GitPart {
+    /// The bare mirror, e.g. `<cache>/…/mirror.git`.
+    pub mirror: PathBuf,
+    /// Its directory in the staging tree, e.g. `snap/git`.
+    pub dir: PathBuf,
+}
+
+/// What one sync of a [`GitPart`] did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GitOutcome {
+    /// Whether any ref or HEAD differs from the previous snapshot.
+    pub changed: bool,
+    pub refs: usize,
+    pub new_objects: u64,
+    pub bundle_bytes: u64,
+    pub chain_length: usize,
+}
+
+impl GitPart {
+    pub fn new(mirror: PathBuf, dir: PathBuf) -> Self {
+        Self { mirror, dir }
+    }
+
+    pub fn chain_dir(&self) -> PathBuf {
+        self.dir.join("chain")
+    }
+
+    pub fn refs_path(&self) -> PathBuf {
+        self.dir.join("refs.txt")
+    }
+
+    fn previous_refs(&self) -> Result<Option<RefsFile>, Failure> {
+        let path = self.refs_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(RefsFile::parse(&text)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(cache_err(&path, e)),
+        }
+    }
+
+    /// After `dir` was restored from the store: rebuilds the mirror from the chain when it lacks
+    /// any tip the restored `refs.txt` names (a lost cache, or another machine wrote newer
+    /// snapshots). A part without `refs.txt` in the snapshot has nothing to rebuild.
+    pub fn rebuild_mirror_if_incomplete(&self) -> Result<(), Failure> {
+        let Some(refs) = self.previous_refs()? else {
+            return Ok(());
+        };
+        let complete = self.mirror.join("HEAD").is_file() && {
+            let m = Mirror::open_or_init(&self.mirror)?;
+            let have = m.existing_objects(refs.tips())?;
+            refs.tips().iter().all(|t| have.contains(*t))
+        };
+        if !complete {
+            remove_dir_if_exists(&self.mirror)?;
+            rebuild(&self.mirror, &list_chain(&self.chain_dir())?, &refs)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the mirror up to date with `url`, writes the next bundle of the chain when
+    /// anything is new, and rewrites `refs.txt` when the refs changed.
+    pub fn sync(
+        &self,
+        url: &RemoteUrl,
+        auth: &GitAuth,
+        timeout: Option<Duration>,
+    ) -> Result<GitOutcome, Failure> {
+        let prev_refs = self.previous_refs()?;
+        let mirror = Mirror::open_or_init(&self.mirror)?;
+        let remote = mirror.ls_remote(url, auth, timeout)?;
+        let local = mirror.local_refs()?;
+        let mut current = if local.same_refs(&remote) {
+            local.clone()
+        } else {
+            mirror.fetch(url, auth, timeout)?;
+            mirror.local_refs()?
+        };
+        current.head = remote.head.clone();
+        if current.head.is_some() && current.head != local.head {
+            mirror.set_head(current.head.as_ref())?;
+        }
+        let mut outcome = GitOutcome::default();
+        if let Some(link) =
+            mirror.write_next_link(&self.chain_dir(), prev_refs.as_ref(), &current)?
+        {
+            outcome.new_objects = link.objects;
+            outcome.bundle_bytes = link.bytes;
+        }
+        outcome.changed = prev_refs.as_ref() != Some(&current);
+        outcome.refs = current.refs.len();
+        let refs_path = self.refs_path();
+        if outcome.changed || !refs_path.exists() {
+            write_refs(&refs_path, &current)?;
+        }
+        outcome.chain_length = list_chain(&self.chain_dir())?.len();
+        Ok(outcome)
+    }
+}
+
+fn write_refs(path: &Path, refs: &RefsFile) -> Result<(), Failure> {
+    let old_mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    write_atomic(path, refs.render().as_bytes())?;
+    advance_mtime(path, old_mtime)
+}

@@ -1,0 +1,218 @@
+//! The backup pipeline: for each repository, bring the mirror cache up to date, write the next
+//! bundle of the chain when anything is new, and store one snapshot holding the whole chain and
+//! `refs.txt`.
+//!
+//! Work runs on `concurrency` worker threads, snapshot writes included: rustic's backups share
+//! only the index loaded at the start, which they do not change, and the restic format is made
+//! for concurrent writers. One repository failing never stops the others.
+
+mod cache;
+mod git;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use repovault_git::{FailureKind, GitError};
+use repovault_store::{IndexedStore, NewSnapshot, StoreError};
+
+use cache::{cache_err, ensure_cache, lock_cache, private_dir, write_atomic, CacheDirs};
+
+use crate::plan::RepoJob;
+use crate::report::{RepoError, RepoReport, RepoStatus, RunReport};
+use crate::snapshots::RepoSnapshots;
+
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub cache_dir: PathBuf,
+    pub concurrency: usize,
+    pub git_timeout: Duration,
+}
+
+/// Hooks for progress display; called from worker threads.
+pub trait Observer: Sync {
+    fn repo_started(&self, _job: &RepoJob) {}
+    fn repo_finished(&self, _report: &RepoReport) {}
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Backs up every job into `store` and reports on each. Only a failure to read the store's
+/// snapshot list aborts the whole run.
+pub fn backup(
+    store: &IndexedStore,
+    jobs: &[RepoJob],
+    settings: &BackupSettings,
+    observer: &dyn Observer,
+) -> Result<RunReport, StoreError> {
+    let started = Timestamp::now();
+    let run_id = run_id(started);
+    // The cache holds every repository's source code; keep it from other local users. A cache
+    // that cannot be created fails every repository below with a clear message; one that cannot
+    // be restricted still works, but someone should know.
+    if let Err(e) = private_dir(&settings.cache_dir) {
+        tracing::warn!(
+            "could not make the cache {} private: {e}",
+            settings.cache_dir.display()
+        );
+    }
+    let snapshots = store.snapshots()?;
+    let next = AtomicUsize::new(0);
+    let reports = Mutex::new(Vec::with_capacity(jobs.len()));
+    let workers = settings.concurrency.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                observer.repo_started(job);
+                let history = RepoSnapshots::of(&snapshots, &job.host, &job.name);
+                let report = backup_one(store, job, &history, settings, &run_id);
+                observer.repo_finished(&report);
+                reports
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(report);
+            });
+        }
+    });
+    let reports = reports
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(RunReport::new(
+        run_id,
+        started,
+        store.location().to_string(),
+        reports,
+    ))
+}
+
+fn run_id(t: Timestamp) -> String {
+    // Seconds are not unique across parallel runs (sharded jobs); the pid and sub-second part are.
+    format!(
+        "{}-{:x}{:x}",
+        t.strftime("%Y%m%dT%H%M%SZ"),
+        std::process::id(),
+        t.subsec_nanosecond()
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cache {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+}
+
+impl Failure {
+    fn to_error(&self) -> RepoError {
+        let (kind, retryable) = match self {
+            Self::Git(e) => (
+                serde_json::to_value(e.kind())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "other".into()),
+                e.is_retryable(),
+            ),
+            Self::Store(e) => ("store".into(), e.is_retryable()),
+            Self::Cache { .. } => ("cache".into(), false),
+        };
+        RepoError {
+            kind,
+            message: self.to_string(),
+            retryable,
+        }
+    }
+}
+
+fn backup_one(
+    store: &IndexedStore,
+    job: &RepoJob,
+    history: &RepoSnapshots<'_>,
+    settings: &BackupSettings,
+    run_id: &str,
+) -> RepoReport {
+    let t0 = Instant::now();
+    let mut report = RepoReport {
+        source: job.source.clone(),
+        host: job.host.clone(),
+        repo: job.name.to_string(),
+        url: job.url.to_string(),
+        status: RepoStatus::Ok,
+        error: None,
+        changed: false,
+        refs: 0,
+        new_objects: 0,
+        bundle_bytes: 0,
+        bytes_added: 0,
+        chain_length: 0,
+        cache_rebuilt: false,
+        snapshot: None,
+        previous_snapshots: history.count(),
+        duration_ms: 0,
+    };
+    if let Err(failure) = run_one(store, job, history, settings, run_id, &mut report) {
+        report.status = RepoStatus::Failed;
+        let mut err = failure.to_error();
+        if matches!(&failure, Failure::Git(g) if g.kind() == FailureKind::NotFound)
+            && history.count() > 0
+        {
+            err.message.push_str(&format!(
+                " (the repository may have been deleted upstream; its {} earlier snapshot(s) are kept)",
+                history.count()
+            ));
+        }
+        report.error = Some(err);
+    }
+    report.duration_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+fn run_one(
+    store: &IndexedStore,
+    job: &RepoJob,
+    history: &RepoSnapshots<'_>,
+    settings: &BackupSettings,
+    run_id: &str,
+    report: &mut RepoReport,
+) -> Result<(), Failure> {
+    let dirs = CacheDirs::new(&settings.cache_dir, job);
+    std::fs::create_dir_all(&dirs.root).map_err(|e| cache_err(&dirs.root, e))?;
+    let _lock = lock_cache(&dirs.root)?;
+    let previous = history.latest();
+    report.cache_rebuilt = ensure_cache(store, job, previous, &dirs)?;
+
+    let git = dirs
+        .git
+        .sync(&job.url, &job.auth, Some(settings.git_timeout))?;
+    report.changed = git.changed;
+    report.refs = git.refs;
+    report.new_objects = git.new_objects;
+    report.bundle_bytes = git.bundle_bytes;
+    report.chain_length = git.chain_length;
+
+    let new = NewSnapshot {
+        source_dir: dirs.snap.clone(),
+        as_path: format!("/{}/{}", job.name.owner(), job.name.name()),
+        host: job.host.clone(),
+        tags: vec![
+            format!("repo:{}", job.name),
+            format!("forge:{}", job.kind.as_str()),
+            format!("source:{}", job.source),
+            format!("run:{run_id}"),
+        ],
+        parent: previous.map(|p| p.id.clone()),
+    };
+    let snap = store.snapshot_dir(&new)?;
+    report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
+    write_atomic(&dirs.marker, snap.id.as_bytes())?;
+    report.snapshot = Some(snap.id);
+    Ok(())
+}
