@@ -13,7 +13,9 @@ mod refs;
 mod url;
 
 pub use auth::GitAuth;
-pub use chain::{list_chain, rebuild, ChainLink, NewLink};
+pub use chain::{
+    bundle_heads, list_chain, rebuild, ChainLink, ChainPolicy, NewBaseReason, NewLink, PendingLink,
+};
 pub use error::{FailureKind, GitError};
 pub use mirror::Mirror;
 pub use redact::redact;

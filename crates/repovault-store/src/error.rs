@@ -16,7 +16,7 @@ pub enum StoreError {
     AlreadyInitialized { location: String },
     #[error("invalid store URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("not enough free space for the store at {path}: {available} bytes free, {required} required (a full disk can corrupt a local store)")]
+    #[error("not enough free space for the store at {path}: {available} bytes free, {required} required (store.min_free_bytes); free some space and run again")]
     DiskFull {
         path: PathBuf,
         available: u64,

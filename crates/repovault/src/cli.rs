@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use repovault_core::plan::Shard;
 
 use crate::settings::env;
 
@@ -66,9 +67,21 @@ pub struct BackupArgs {
     /// Repositories fetched at the same time (default: the config's backup.concurrency, else 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Only the repositories of shard I of N (0 <= I < N), by a stable hash of host and
+    /// owner/name; N processes with I = 0..N-1 together back up everything into one store.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Start every repository's bundle chain over with a new base (a full bundle), e.g. after
+    /// history was purged upstream.
+    #[arg(long)]
+    pub new_base: bool,
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s)
 }
 
 #[derive(Debug, Args)]

@@ -15,13 +15,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use repovault_git::{FailureKind, GitError};
+use repovault_git::{ChainPolicy, FailureKind, GitError};
 use repovault_store::{IndexedStore, NewSnapshot, StoreError};
 
-use cache::{cache_err, ensure_cache, lock_cache, private_dir, write_atomic, CacheDirs};
+use cache::{cache_err, ensure_cache, lock_cache, private_dir, CacheDirs};
+use git::ChainOptions;
 
 use crate::plan::RepoJob;
-use crate::report::{RepoError, RepoReport, RepoStatus, RunReport};
+use crate::report::{NewBase, RepoError, RepoReport, RepoStatus, RunReport};
 use crate::snapshots::RepoSnapshots;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,12 @@ pub struct BackupSettings {
     pub cache_dir: PathBuf,
     pub concurrency: usize,
     pub git_timeout: Duration,
+    /// When bundle chains start over with a new base.
+    pub chain: ChainPolicy,
+    /// Start a new base for every repository of this run.
+    pub force_new_base: bool,
+    /// A local store with less free space is not written to (checked before every snapshot).
+    pub min_free_bytes: u64,
 }
 
 /// Hooks for progress display; called from worker threads.
@@ -153,6 +160,7 @@ fn backup_one(
         bundle_bytes: 0,
         bytes_added: 0,
         chain_length: 0,
+        new_base: None,
         cache_rebuilt: false,
         snapshot: None,
         previous_snapshots: history.count(),
@@ -189,14 +197,23 @@ fn run_one(
     let previous = history.latest();
     report.cache_rebuilt = ensure_cache(store, job, previous, &dirs)?;
 
-    let git = dirs
-        .git
-        .sync(&job.url, &job.auth, Some(settings.git_timeout))?;
+    let chain = ChainOptions {
+        policy: settings.chain,
+        force_base: settings.force_new_base,
+    };
+    let git = dirs.git.sync(
+        &job.url,
+        &job.auth,
+        Some(settings.git_timeout),
+        &chain,
+        &|| dirs.mark_dirty(),
+    )?;
     report.changed = git.changed;
     report.refs = git.refs;
     report.new_objects = git.new_objects;
     report.bundle_bytes = git.bundle_bytes;
     report.chain_length = git.chain_length;
+    report.new_base = git.new_base.as_ref().map(NewBase::from);
 
     let new = NewSnapshot {
         source_dir: dirs.snap.clone(),
@@ -210,9 +227,11 @@ fn run_one(
         ],
         parent: previous.map(|p| p.id.clone()),
     };
+    // Checked again before every snapshot: a long run can fill the disk on its own.
+    store.ensure_free_space(settings.min_free_bytes)?;
     let snap = store.snapshot_dir(&new)?;
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
-    write_atomic(&dirs.marker, snap.id.as_bytes())?;
+    dirs.mark_stored(&snap.id)?;
     report.snapshot = Some(snap.id);
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! repovault's integration tests: the real binary against real git servers on loopback.
 
+mod checks;
 mod support;
 
 mod backup_restore;
+mod chain;
 mod failures;
 mod history;
 mod interop;
