@@ -10,5 +10,6 @@ pub mod report;
 pub mod restore;
 pub mod secret;
 pub mod snapshots;
+pub mod verify;
 
 pub use name::{NameError, RepoName};

@@ -47,6 +47,9 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Restore a repository from a snapshot into a directory.
     Restore(RestoreArgs),
+    /// Restore repositories into temporary directories and prove them: git fsck, refs equal to
+    /// refs.txt, metadata JSON parses, LFS objects match their ids.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +124,34 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub force: bool,
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify this many repositories, chosen at random (default: all).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub sample: Option<usize>,
+    /// Verify every repository (the default).
+    #[arg(long)]
+    pub all: bool,
+    /// Only this repository (owner/name).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Only repositories backed up from this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Verify this snapshot (id or unique prefix) instead of each repository's latest.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["sample", "all"])]
+    pub snapshot: Option<String>,
+    /// Seed for --sample, to repeat a sample (the report shows the one used).
+    #[arg(long, value_name = "N", requires = "sample")]
+    pub seed: Option<u64>,
+    /// Directory for the temporary restores (default: the system temp dir, $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

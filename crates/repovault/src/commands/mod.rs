@@ -4,6 +4,7 @@ mod backup;
 mod init;
 mod restore;
 mod snapshots;
+mod verify;
 
 use repovault_store::{IndexedStore, Store};
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Backup(args) => backup::run(settings, &args),
         Command::Snapshots(args) => snapshots::run(&settings, &args),
         Command::Restore(args) => restore::run(&settings, &args),
+        Command::Verify(args) => verify::run(&settings, &args),
     }
 }
 

@@ -9,3 +9,4 @@ mod failures;
 mod history;
 mod interop;
 mod s3;
+mod verify;
