@@ -25,7 +25,7 @@ fn staging(rv: &Rv<'_>, repo: &str) -> PathBuf {
     per_store.join("local").join(repo).join("snap")
 }
 
-fn urls<'a>(repos: &'a [PathBuf]) -> Vec<&'a str> {
+fn urls(repos: &[PathBuf]) -> Vec<&str> {
     repos
         .iter()
         .flat_map(|r| ["--url", r.to_str().expect("utf-8")])
