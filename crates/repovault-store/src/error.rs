@@ -22,6 +22,11 @@ pub enum StoreError {
         available: u64,
         required: u64,
     },
+    #[error("the store's disk ran full while {operation} ({message}); what was cut off is not part of any snapshot: free some space and run again")]
+    OutOfSpace {
+        operation: &'static str,
+        message: String,
+    },
     #[error("snapshot {0} not found")]
     SnapshotNotFound(String),
     #[error("snapshot id {0:?} matches more than one snapshot")]
@@ -64,6 +69,12 @@ impl StoreError {
         // display_log() is rustic's one-line form; the multi-line Display adds report links that
         // mean nothing to our users. rustic exposes the kind only through that text.
         let message = err.display_log();
+        if message.contains("No space left on device") {
+            return Self::OutOfSpace {
+                operation,
+                message: "No space left on device".into(),
+            };
+        }
         let retryable = [K::Backend, K::InputOutput]
             .iter()
             .any(|k| message.contains(&format!("related to {k}")));

@@ -13,6 +13,7 @@ mod http;
 mod process;
 mod s3;
 mod ssh;
+mod tmpfs;
 pub mod upstream;
 
 use std::collections::HashSet;
@@ -31,6 +32,7 @@ pub use http::{basic_auth_header, GitHttpServer};
 pub use process::pid_exists;
 pub use s3::{S3Kind, S3Server, S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY};
 pub use ssh::SshServer;
+pub use tmpfs::Tmpfs;
 
 /// A free TCP port on 127.0.0.1.
 ///

@@ -30,8 +30,7 @@ pub fn run(mut settings: Settings, args: &BackupArgs) -> Result<u8, Failure> {
     if concurrency == 0 {
         return Err(UsageError("--concurrency must be at least 1".into()).into());
     }
-    let store = super::open_store(&settings)?;
-    store.ensure_free_space(settings.min_free_bytes)?;
+    let store = super::open_store_for_writing(&settings)?;
     // One cache per store: the cache mirrors what this store holds.
     let cache_dir = settings.cache_dir.join(store.id());
     let store = store.indexed()?;

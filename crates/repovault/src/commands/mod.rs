@@ -30,6 +30,15 @@ fn open_store(settings: &Settings) -> Result<Store, Failure> {
     Ok(repovault_store::open(&location, &password)?)
 }
 
+/// Opens the store for a command that writes to it: a local store on a nearly full disk is
+/// refused (`store.min_free_bytes`), because a full disk can corrupt it. Every command that
+/// writes to the store opens it this way.
+fn open_store_for_writing(settings: &Settings) -> Result<Store, Failure> {
+    let store = open_store(settings)?;
+    store.ensure_free_space(settings.min_free_bytes)?;
+    Ok(store)
+}
+
 fn open_indexed(settings: &Settings) -> Result<IndexedStore, Failure> {
     Ok(open_store(settings)?.indexed()?)
 }
