@@ -226,8 +226,8 @@ impl PendingLink {
 
 impl Mirror {
     /// Works out the next link of the chain in `chain_dir` for the refs `current`, given the
-    /// refs of the previous snapshot, and writes it to a scratch file in `work_dir` (which must
-    /// be on the same file system as `chain_dir`). Returns `None` when there is nothing to add
+    /// refs of the previous snapshot, and writes it to a scratch file in `work_dir` (emptied
+    /// first; it must be on the same file system as `chain_dir`). Returns `None` when there is nothing to add
     /// (git refuses empty bundles, and an empty link would be noise).
     ///
     /// The next link is a new base when `force_base` is set or `policy` says the chain should
@@ -247,10 +247,16 @@ impl Mirror {
         if current.refs.is_empty() {
             return Ok(None);
         }
+        // Scratch space only: whatever an interrupted run left there (a half-written bundle, the
+        // `.lock` git keeps beside it) would make `git bundle create` refuse to run.
+        match std::fs::remove_dir_all(work_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(GitError::io(format!("clearing {}", work_dir.display()), e)),
+        }
         std::fs::create_dir_all(work_dir)
             .map_err(|e| GitError::io(format!("creating {}", work_dir.display()), e))?;
         let tmp = work_dir.join("next.bundle");
-        let _ = std::fs::remove_file(&tmp);
         let links = list_chain(chain_dir)?;
         let Some(base) = links.first() else {
             // The first link of a chain is a base by nature, not a new one.

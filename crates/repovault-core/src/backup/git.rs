@@ -99,6 +99,14 @@ impl GitPart {
     ) -> Result<GitOutcome, Failure> {
         let prev_refs = self.previous_refs()?;
         let mirror = Mirror::open_or_init(&self.mirror)?;
+        // The cache lock is ours, so any git lock file is from an interrupted run.
+        let stale = mirror.remove_stale_locks()?;
+        if stale > 0 {
+            tracing::info!(
+                "removed {stale} lock or temporary file(s) of an interrupted git run in {}",
+                self.mirror.display()
+            );
+        }
         let remote = mirror.ls_remote(url, auth, timeout)?;
         let local = mirror.local_refs()?;
         let mut current = if local.same_refs(&remote) {

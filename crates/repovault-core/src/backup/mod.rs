@@ -71,6 +71,10 @@ pub fn backup(
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(Vec::with_capacity(jobs.len()));
     let workers = settings.concurrency.clamp(1, jobs.len().max(1));
+    tracing::info!(
+        "backing up {} repositories with {workers} workers (run {run_id})",
+        jobs.len()
+    );
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {

@@ -5,6 +5,7 @@ mod support;
 
 mod backup_restore;
 mod chain;
+mod crash;
 mod disk;
 mod failures;
 mod history;
