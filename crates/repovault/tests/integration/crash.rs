@@ -16,7 +16,7 @@ use crate::support::*;
 const KILLS: usize = 20;
 /// Bound on attempts to get them.
 const MAX_ATTEMPTS: usize = 40;
-const SEED: u64 = 0x5eed_0f_c4a5;
+const SEED: u64 = 0x5eed_c4a5;
 /// What `backup -v` logs once the store is open and the work begins.
 const MARKER: &str = "backing up 3 repositories";
 
