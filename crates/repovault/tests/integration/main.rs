@@ -11,4 +11,5 @@ mod failures;
 mod history;
 mod interop;
 mod s3;
+mod shard;
 mod verify;
