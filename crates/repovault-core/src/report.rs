@@ -58,13 +58,17 @@ pub struct NewBase {
     pub reason: String,
     /// The same in words, with the figures that decided it.
     pub message: String,
+    /// The new base is the old chain put together (nearly free in the store), rather than
+    /// packed afresh (which leaves unreachable objects behind and costs a full copy).
+    pub consolidated: bool,
 }
 
-impl From<&repovault_git::NewBaseReason> for NewBase {
-    fn from(r: &repovault_git::NewBaseReason) -> Self {
+impl NewBase {
+    pub fn new(reason: &repovault_git::NewBaseReason, consolidated: bool) -> Self {
         Self {
-            reason: r.code().to_owned(),
-            message: r.to_string(),
+            reason: reason.code().to_owned(),
+            message: reason.to_string(),
+            consolidated,
         }
     }
 }

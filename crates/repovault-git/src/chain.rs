@@ -37,6 +37,9 @@ pub struct NewLink {
     pub bytes: u64,
     /// Set when this link is a new base that replaced the whole previous chain.
     pub new_base: Option<NewBaseReason>,
+    /// The new base is the old chain's packs put together (see `consolidate`), not a fresh
+    /// pack of the refs.
+    pub consolidated: bool,
 }
 
 /// When a chain starts over with a new base.
@@ -182,6 +185,7 @@ pub struct PendingLink {
     objects: u64,
     bytes: u64,
     new_base: Option<NewBaseReason>,
+    consolidated: bool,
 }
 
 impl PendingLink {
@@ -215,6 +219,7 @@ impl PendingLink {
             objects: self.objects,
             bytes: self.bytes,
             new_base: self.new_base,
+            consolidated: self.consolidated,
         })
     }
 
@@ -288,34 +293,81 @@ impl Mirror {
             }
         }
         let excluded = self.existing_objects(old_tips.iter().copied())?;
-        let nothing_new = current_tips.iter().all(|t| excluded.contains(*t));
-        if reason.is_none() && nothing_new {
+        if let Some(reason) = reason {
+            return self.fresh_base(work_dir, current, &links, reason);
+        }
+        if current_tips.iter().all(|t| excluded.contains(*t)) {
             return Ok(None);
         }
-        if reason.is_none() && links.len() >= policy.max_links {
-            reason = Some(NewBaseReason::ChainLength {
+        let Some(next) = self.write_bundle(&tmp, current, &excluded, None)? else {
+            return Ok(None);
+        };
+        let total = increments_bytes.saturating_add(next.bytes);
+        let reason = if links.len() >= policy.max_links {
+            NewBaseReason::ChainLength {
                 links: links.len(),
                 limit: policy.max_links,
-            });
-        }
-        if reason.is_none() {
-            let Some(next) = self.write_bundle(&tmp, current, &excluded, None)? else {
-                return Ok(None);
-            };
-            let total = increments_bytes.saturating_add(next.bytes);
-            if !exceeds(total, base_bytes, policy.max_increments_percent) {
-                return Ok(Some(next));
             }
-            next.discard();
-            reason = Some(NewBaseReason::Increments {
+        } else if exceeds(total, base_bytes, policy.max_increments_percent) {
+            NewBaseReason::Increments {
                 increments_bytes: total,
                 base_bytes,
                 limit_percent: policy.max_increments_percent,
-            });
+            }
+        } else {
+            return Ok(Some(next));
+        };
+        // The chain and the new link put together: the store already has almost all of it.
+        let mut parts: Vec<PathBuf> = links.iter().map(|l| l.path.clone()).collect();
+        parts.push(next.tmp.clone());
+        let base_tmp = work_dir.join("base.bundle");
+        let consolidated = self.unreachable_heads(&parts, current).and_then(|history| {
+            crate::consolidate::consolidate(
+                &self.path().join("objects"),
+                &parts,
+                current,
+                &history,
+                &work_dir.join("consolidate"),
+                &base_tmp,
+            )
+        });
+        next.discard();
+        match consolidated {
+            Ok(()) => {
+                let (hash, bytes, objects) = inspect_bundle(&base_tmp)?;
+                Ok(Some(PendingLink {
+                    tmp: base_tmp,
+                    hash,
+                    objects,
+                    bytes,
+                    new_base: Some(reason),
+                    consolidated: true,
+                }))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "could not put the chain of {} together ({e}); writing a fresh base",
+                    self.path().display()
+                );
+                let _ = std::fs::remove_file(&base_tmp);
+                self.fresh_base(work_dir, current, &links, reason)
+            }
         }
-        let pending = self.write_bundle(&tmp, current, &BTreeSet::new(), reason)?;
+    }
+
+    /// A new base packed afresh from the refs: only what they reach, nothing the chain carried
+    /// for refs that are gone.
+    fn fresh_base(
+        &self,
+        work_dir: &Path,
+        current: &RefsFile,
+        links: &[ChainLink],
+        reason: NewBaseReason,
+    ) -> Result<Option<PendingLink>, GitError> {
+        let tmp = work_dir.join("base.bundle");
+        let pending = self.write_bundle(&tmp, current, &BTreeSet::new(), Some(reason))?;
         // A requested base identical to a chain of one link would change nothing.
-        if let (Some(p), [only]) = (&pending, links.as_slice()) {
+        if let (Some(p), [only]) = (&pending, links) {
             if only_link_hash(only).is_some_and(|h| p.hash.starts_with(h)) {
                 if let Some(p) = pending {
                     p.discard();
@@ -370,7 +422,58 @@ impl Mirror {
             objects,
             bytes,
             new_base,
+            consolidated: false,
         }))
+    }
+
+    /// The heads recorded in `links` that the refs of `current` no longer reach. A consolidated
+    /// base names them (as `refs/repovault-history/<oid>`), so that what the chain carries for
+    /// them is still counted as unreachable later.
+    fn unreachable_heads(
+        &self,
+        links: &[PathBuf],
+        current: &RefsFile,
+    ) -> Result<Vec<String>, GitError> {
+        let current_tips = current.tips();
+        let mut heads = BTreeSet::new();
+        for link in links {
+            heads.extend(bundle_heads(link)?);
+        }
+        heads.retain(|h| !current_tips.contains(h.as_str()));
+        if heads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let input: String = heads.iter().map(|h| format!("{h}\n")).collect();
+        let out = self
+            .git("cat-file")
+            .args(["cat-file", "--batch-check=%(objectname) %(objecttype)"])
+            .stdin(input.into_bytes())
+            .run()?;
+        let mut commits = Vec::new();
+        let mut others = Vec::new();
+        for line in out.stdout_str().lines() {
+            match line.split_once(' ') {
+                Some((oid, "commit")) => commits.push(oid.to_owned()),
+                Some((_, "missing")) | None => {}
+                // A tag (or tree, blob) that is not a current tip is reachable from nothing.
+                Some((oid, _)) => others.push(oid.to_owned()),
+            }
+        }
+        if !commits.is_empty() {
+            let mut input: String = commits.iter().map(|c| format!("{c}\n")).collect();
+            for t in self.existing_objects(current_tips.iter().copied())? {
+                input.push_str(&format!("^{t}\n"));
+            }
+            let out = self
+                .git("rev-list")
+                .args(["rev-list", "--stdin"])
+                .stdin(input.into_bytes())
+                .run()?;
+            let walked: BTreeSet<String> = out.stdout_str().lines().map(str::to_owned).collect();
+            others.extend(commits.into_iter().filter(|c| walked.contains(c)));
+        }
+        others.sort();
+        Ok(others)
     }
 
     /// Bytes (on disk in the mirror) of the objects the chain's links carry that `current`'s

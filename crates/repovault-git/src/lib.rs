@@ -6,6 +6,7 @@
 mod auth;
 mod chain;
 mod cmd;
+mod consolidate;
 mod error;
 mod mirror;
 mod redact;

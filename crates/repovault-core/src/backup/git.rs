@@ -41,6 +41,8 @@ pub(crate) struct GitOutcome {
     pub chain_length: usize,
     /// Set when the chain was started over.
     pub new_base: Option<NewBaseReason>,
+    /// The new base was put together from the old chain.
+    pub consolidated: bool,
 }
 
 impl GitPart {
@@ -141,6 +143,7 @@ impl GitPart {
             outcome.new_objects = link.objects;
             outcome.bundle_bytes = link.bytes;
             outcome.new_base = link.new_base;
+            outcome.consolidated = link.consolidated;
         }
         outcome.changed = prev_refs.as_ref() != Some(&current);
         outcome.refs = current.refs.len();

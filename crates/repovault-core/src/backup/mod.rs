@@ -217,7 +217,10 @@ fn run_one(
     report.new_objects = git.new_objects;
     report.bundle_bytes = git.bundle_bytes;
     report.chain_length = git.chain_length;
-    report.new_base = git.new_base.as_ref().map(NewBase::from);
+    report.new_base = git
+        .new_base
+        .as_ref()
+        .map(|r| NewBase::new(r, git.consolidated));
 
     let new = NewSnapshot {
         source_dir: dirs.snap.clone(),

@@ -38,7 +38,7 @@ fn new_bases_start_for_each_reason_and_every_snapshot_restores() {
     upstream::commit(&env, &bare, "main", "big.bin", &noise(1, 40_000), "big");
 
     // (what happens upstream before the run, extra args, the new base the run must report)
-    type Step<'a> = (&'a dyn Fn(), &'a [&'a str], Option<&'a str>);
+    type Step<'a> = (&'a dyn Fn(), &'a [&'a str], Option<(&'a str, bool)>);
     let small = |i: usize| {
         let bare = bare.clone();
         let env = &env;
@@ -73,12 +73,14 @@ fn new_bases_start_for_each_reason_and_every_snapshot_restores() {
         (&s2, &[], None),
         (&s3, &[], None),
         (&s4, &[], None),
-        (&s5, &[], Some("chain-length")),
-        (&grow, &[], Some("increments")),
+        // Chain length and increments put the chain together; a rewrite and a request pack the
+        // refs afresh.
+        (&s5, &[], Some(("chain-length", true))),
+        (&grow, &[], Some(("increments", true))),
         (&branch, &[], None),
-        (&drop_branch, &[], Some("rewritten")),
+        (&drop_branch, &[], Some(("rewritten", false))),
         (&rewrite, &[], None),
-        (&again, &["--new-base"], Some("requested")),
+        (&again, &["--new-base"], Some(("requested", false))),
     ];
     let mut expected = Vec::new();
     let mut lengths = Vec::new();
@@ -88,11 +90,17 @@ fn new_bases_start_for_each_reason_and_every_snapshot_restores() {
         assert_eq!(r["status"], "ok", "run {}: {r:#}", i + 1);
         assert_eq!(
             r["new_base"]["reason"].as_str(),
-            *want,
+            want.map(|w| w.0),
             "run {}: {r:#}",
             i + 1
         );
-        if want.is_some() {
+        if let Some((_, consolidated)) = want {
+            assert_eq!(
+                r["new_base"]["consolidated"],
+                *consolidated,
+                "run {}: {r:#}",
+                i + 1
+            );
             assert_eq!(r["chain_length"], 1, "run {}: {r:#}", i + 1);
             assert!(r["new_base"]["message"]
                 .as_str()
@@ -208,4 +216,64 @@ fn old_chains_leave_the_store_with_their_last_snapshot() {
     upstream::commit(&env, &bare, "main", "next.txt", b"next\n", "next");
     let r = backup(&rv, &config, &bare, &[]);
     assert_eq!(r["chain_length"], 3, "{r:#}");
+}
+
+/// A consolidated base is the old chain put together, so the store keeps what it has: it costs a
+/// fraction of a fresh one, also when two links hold the same object (git sends a squash-merged
+/// file again), and every snapshot still restores.
+#[test]
+fn consolidated_bases_cost_little_and_survive_duplicate_objects() {
+    let env = TestEnv::new();
+    let bare = fixtures::standard(&env, &env.root().join("repos"), "acme/app");
+    upstream::commit(
+        &env,
+        &bare,
+        "main",
+        "data.bin",
+        &noise(21, 4_000_000),
+        "data",
+    );
+    let rv = Rv::new(&env);
+    let config = rv.config("[backup]\nchain_max_links = 3\n");
+    let first = backup(&rv, &config, &bare, &[]);
+    let base = first["bytes_added"].as_u64().expect("bytes");
+    let mut expected = vec![refs_of(&env, &bare)];
+    // A topic branch with a file, then the same file squash-merged into main and the branch
+    // deleted: the next link carries the file's blob a second time.
+    let file = noise(22, 60_000);
+    upstream::commit(&env, &bare, "topic", "topic.bin", &file, "topic");
+    backup(&rv, &config, &bare, &[]);
+    expected.push(refs_of(&env, &bare));
+    upstream::commit(&env, &bare, "main", "topic.bin", &file, "squashed");
+    upstream::delete_ref(&env, &bare, "refs/heads/topic");
+    let dup = backup(&rv, &config, &bare, &[]);
+    assert!(
+        dup["bundle_bytes"].as_u64().expect("bytes") > 60_000,
+        "{dup:#}"
+    );
+    assert!(dup["new_base"].is_null(), "{dup:#}");
+    expected.push(refs_of(&env, &bare));
+    upstream::commit(&env, &bare, "main", "x.txt", b"x", "x");
+    let r = backup(&rv, &config, &bare, &[]);
+    expected.push(refs_of(&env, &bare));
+    assert_eq!(r["new_base"]["reason"], "chain-length", "{r:#}");
+    assert_eq!(r["new_base"]["consolidated"], true, "{r:#}");
+    assert_eq!(r["chain_length"], 1, "{r:#}");
+    let added = r["bytes_added"].as_u64().expect("bytes");
+    assert!(
+        added * 2 < base,
+        "a consolidated base added {added} B, the first one {base} B"
+    );
+
+    let snaps = rv.snapshots("acme/app");
+    for (i, snap) in snaps.iter().enumerate() {
+        let to = env.root().join(format!("restore-{i}"));
+        rv.restore("acme/app", snap["id"].as_str(), &to).ok();
+        assert_restored(&env, &to, &expected[i], "refs/heads/main");
+    }
+    let dr = env.root().join("dr");
+    run_dr_steps(&env, &rv, "acme/app", None, &dr);
+    assert_restored(&env, &dr, &expected[3], "refs/heads/main");
+    rv.run(&["verify", "--all"]).ok();
+    assert_store_intact(&rv);
 }
