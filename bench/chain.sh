@@ -9,6 +9,7 @@
 # Environment (all optional):
 #   BENCH_DIR        parent of the run's temp dir (default /tmp/repovault-bench)
 #   BENCH_DAYS       simulated days, >= 14 (default 30)
+#   BENCH_INCREMENTS backup.chain_max_increments_percent for the run (default: repovault's default)
 #   BENCH_KEEP=1     keep repositories and stores (default: only results/ is kept)
 #   REPOVAULT_BIN    the binary to measure (default target/release/repovault, built if missing)
 set -euo pipefail
@@ -58,6 +59,7 @@ measure() { local out=$1; shift; python3 "$here/measure.py" "$out" "$@"; }
   echo "repovault=$("$rv" --version | awk '{print $2}')"
   echo "fs=$(df -T "$work" | awk 'NR==2 {print $2}')"
   echo "days=$days"
+  echo "increments_percent=${BENCH_INCREMENTS:-default}"
 } > "$res/machine.txt"
 
 # ---------------------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ cfg="$work/repovault.toml"
   echo "cache_dir = \"$work/rv-cache\""
   echo '[backup]'
   echo 'concurrency = 4'
+  if [ -n "${BENCH_INCREMENTS:-}" ]; then echo "chain_max_increments_percent = $BENCH_INCREMENTS"; fi
   echo '[[source]]'
   echo 'name = "bench"'
   echo 'kind = "git"'

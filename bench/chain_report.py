@@ -49,7 +49,8 @@ def main():
     first, last = rows[0], rows[-1]
     print(f"Fixtures: {len(fixtures)} repositories, {first['commits']:,} commits on day 1, "
           f"{mb(sum(int(f[3]) for f in fixtures))} in `objects/` "
-          f"({machine.get('nproc')} cores, git {machine.get('git')}, restic {machine.get('restic')}).")
+          f"({machine.get('nproc')} cores, git {machine.get('git')}, restic {machine.get('restic')}); "
+          f"`chain_max_increments_percent`: {machine.get('increments_percent', 'default')}.")
     print()
     ratio_gc = last["rv_store"] / last["gc_mirrors"]
     ratio_restic = last["restic_store"] / last["rv_store"]

@@ -60,7 +60,7 @@ impl Default for ChainPolicy {
     fn default() -> Self {
         Self {
             max_links: 50,
-            max_increments_percent: 25,
+            max_increments_percent: 100,
             max_unreachable_percent: 10,
         }
     }

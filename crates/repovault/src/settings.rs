@@ -22,6 +22,19 @@ pub mod env {
     pub const PASSWORD_FILE: &str = "REPOVAULT_PASSWORD_FILE";
     pub const PASSWORD_COMMAND: &str = "REPOVAULT_PASSWORD_COMMAND";
     pub const LOG: &str = "REPOVAULT_LOG";
+    /// Where `verify` restores into without `--tmp-dir`.
+    pub const TMPDIR: &str = "TMPDIR";
+}
+
+/// The directory `verify` restores into: `--tmp-dir`, else `$TMPDIR`, else the system's.
+pub fn verify_tmp_dir(arg: Option<&std::path::Path>) -> PathBuf {
+    arg.map(std::path::Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os(env::TMPDIR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 pub struct Settings {

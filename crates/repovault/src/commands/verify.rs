@@ -53,7 +53,7 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
         snapshot: args.snapshot.clone(),
         sample: args.sample,
         seed: args.seed,
-        tmp_dir: args.tmp_dir.clone().unwrap_or_else(std::env::temp_dir),
+        tmp_dir: crate::settings::verify_tmp_dir(args.tmp_dir.as_deref()),
     };
     let store = super::open_indexed(settings)?;
     let report = verify(&store, &req, &Lines).map_err(|e| match e {
