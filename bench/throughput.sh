@@ -9,6 +9,7 @@
 # Environment (all optional):
 #   BENCH_DIR        parent of the run's temp dir (default /tmp/repovault-bench)
 #   BENCH_TARGETS    which stores, any of "local s3s-fs moto" (default all three)
+#   BENCH_REPS       repetitions of each measurement, medians reported (default 3)
 #   BENCH_KEEP=1     keep repositories and stores (default: only results/ is kept)
 #   REPOVAULT_BIN    the binary to measure (default target/release/repovault, built if missing)
 set -euo pipefail
@@ -18,6 +19,7 @@ root=$(dirname "$here")
 rv=${REPOVAULT_BIN:-$root/target/release/repovault}
 base=${BENCH_DIR:-/tmp/repovault-bench}
 targets=${BENCH_TARGETS:-local s3s-fs moto}
+reps=${BENCH_REPS:-3}
 for tool in git python3; do
   command -v "$tool" >/dev/null || { echo "throughput.sh: $tool is required" >&2; exit 2; }
 done
@@ -72,6 +74,7 @@ wait_port() { # PORT PID
   [ -x "$s3s_bin" ] && echo "s3s_fs=$("$s3s_bin" --version 2>/dev/null | awk '{print $2}')"
   echo "moto=$(HOME=$HOME_ORIG python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}')"
   echo "targets=$targets"
+  echo "reps=$reps"
 } > "$res/machine.txt"
 
 # Fixtures: 4 medium repositories and the big one (profiles in genrepo.py), as local paths.
@@ -93,11 +96,11 @@ urls=()
 for s in "${specs[@]}"; do set -- $s; urls+=(--url "$work/srv/$1.git"); done
 
 export AWS_ACCESS_KEY_ID=benchaccesskey AWS_SECRET_ACCESS_KEY=benchsecretkey0123456789 AWS_REGION=us-east-1
-store_url() { # TARGET
+store_url() { # TARGET NAME
   case $1 in
-    local) echo "$work/stores/local" ;;
-    s3s-fs) echo "s3:http://127.0.0.1:$s3s_port/bench/store" ;;
-    moto) echo "s3:http://127.0.0.1:$moto_port/bench/store" ;;
+    local) echo "$work/stores/$2" ;;
+    s3s-fs) echo "s3:http://127.0.0.1:$s3s_port/bench/$2" ;;
+    moto) echo "s3:http://127.0.0.1:$moto_port/bench/$2" ;;
   esac
 }
 for t in $targets; do
@@ -123,31 +126,32 @@ for t in $targets; do
 done
 
 mkdir -p "$work/stores" "$work/caches" "$work/restores"
+for rep in $(seq 1 "$reps"); do
 for t in $targets; do
-  rd="$res/$t"
+  rd="$res/$t/rep-$rep"
   mkdir -p "$rd"
-  url=$(store_url "$t")
-  log "$t: full backup (empty store, empty cache)"
+  url=$(store_url "$t" "store-$rep")
+  log "$t, repetition $rep: full backup (empty store, empty cache)"
   "$rv" init --store "$url" > /dev/null
   sync
-  measure "$rd/full.json" -- "$rv" backup --store "$url" --cache-dir "$work/caches/$t-full" "${urls[@]}" --json \
+  measure "$rd/full.json" -- "$rv" backup --store "$url" --cache-dir "$work/caches/$t-$rep-full" "${urls[@]}" --json \
     > "$rd/full-report.json" 2> "$rd/full.stderr"
 
   # The same chains into another new store, from a warm cache: the mirrors and bundles are
   # there, only the store writes remain. The cache is per store id, so it is copied under the
   # new store's id with its snapshot markers removed (the staging trees are then taken as is).
-  log "$t: store-only backup (empty store, warm cache)"
-  url2="$url-warm"
-  [ "$t" = local ] && url2="$work/stores/local-warm"
+  log "$t, repetition $rep: store-only backup (empty store, warm cache)"
+  url2=$(store_url "$t" "warm-$rep")
   id=$("$rv" init --store "$url2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-  mkdir -p "$work/caches/$t-warm"
-  cp -a "$work/caches/$t-full/"* "$work/caches/$t-warm/$id"
-  find "$work/caches/$t-warm/$id" -name snapshot-id -delete
+  mkdir -p "$work/caches/$t-$rep-warm"
+  cp -a "$work/caches/$t-$rep-full/"* "$work/caches/$t-$rep-warm/$id"
+  find "$work/caches/$t-$rep-warm/$id" -name snapshot-id -delete
   sync
-  measure "$rd/warm.json" -- "$rv" backup --store "$url2" --cache-dir "$work/caches/$t-warm" "${urls[@]}" --json \
+  measure "$rd/warm.json" -- "$rv" backup --store "$url2" --cache-dir "$work/caches/$t-$rep-warm" "${urls[@]}" --json \
     > "$rd/warm-report.json" 2> "$rd/warm.stderr"
+  rm -rf "$work/caches/$t-$rep-full" "$work/caches/$t-$rep-warm"
 
-  log "$t: restore every repository"
+  log "$t, repetition $rep: restore every repository"
   : > "$rd/restores.txt"
   for s in "${specs[@]}"; do
     set -- $s
@@ -158,6 +162,7 @@ for t in $targets; do
     echo "$1 $(bytes "$to/objects")" >> "$rd/restores.txt"
     rm -rf "$to"
   done
+done
 done
 
 log "done; results in $res"

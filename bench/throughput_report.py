@@ -5,6 +5,7 @@
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -32,33 +33,43 @@ def main():
           f"{total / 1e6:,.1f} MB in `objects/`; {machine.get('nproc')} cores, git {machine.get('git')}, "
           f"s3s-fs {machine.get('s3s_fs', '?')}, moto {machine.get('moto', '?')}.")
     print()
-    print("| store | full backup (git + store) | store writes only (warm cache) | restore of all | restore of the big repository |")
+    print(f"Medians of {machine.get('reps', '?')} repetitions (samples in parentheses).")
+    print()
+    print("| store | full backup (git + store) | store writes only (warm cache) | restore of all, one process each | restore of the big repository |")
     print("|---|---|---|---|---|")
     rows = {}
     for t in machine.get("targets", "").split():
-        rd = os.path.join(res, t)
-        full = json.load(open(os.path.join(rd, "full.json")))
-        full_r = json.load(open(os.path.join(rd, "full-report.json")))
-        warm = json.load(open(os.path.join(rd, "warm.json")))
-        warm_r = json.load(open(os.path.join(rd, "warm-report.json")))
-        stored = full_r["totals"]["bytes_added"]
-        warm_stored = warm_r["totals"]["bytes_added"]
-        restores = [line.split() for line in open(os.path.join(rd, "restores.txt")) if line.strip()]
-        r_wall = 0.0
-        r_bytes = 0
-        big = None
-        for name, size in restores:
-            m = json.load(open(os.path.join(rd, f"restore-{name}.json")))
-            r_wall += m["wall_s"]
-            r_bytes += int(size)
-            if name == "big":
-                big = (m["wall_s"], int(size))
-        rows[t] = (full["wall_s"], warm["wall_s"], r_wall)
-        big_cell = f"{big[0]:.1f} s, {mbps(big[1], big[0])}" if big else "–"
-        print(f"| {t} | {full['wall_s']:.1f} s, {mbps(stored, full['wall_s'])} "
-              f"(CPU {full['user_s'] + full['sys_s']:.1f} s) | {warm['wall_s']:.1f} s, "
-              f"{mbps(warm_stored, warm['wall_s'])} (CPU {warm['user_s'] + warm['sys_s']:.1f} s) | "
-              f"{r_wall:.1f} s, {mbps(r_bytes, r_wall)} | {big_cell} |")
+        reps = sorted(d for d in os.listdir(os.path.join(res, t)) if d.startswith("rep-"))
+        full_w, warm_w, rest_w, big_w = [], [], [], []
+        full_cpu, warm_cpu = [], []
+        stored = warm_stored = r_bytes = big_bytes = 0
+        for rep in reps:
+            rd = os.path.join(res, t, rep)
+            full = json.load(open(os.path.join(rd, "full.json")))
+            warm = json.load(open(os.path.join(rd, "warm.json")))
+            stored = json.load(open(os.path.join(rd, "full-report.json")))["totals"]["bytes_added"]
+            warm_stored = json.load(open(os.path.join(rd, "warm-report.json")))["totals"]["bytes_added"]
+            full_w.append(full["wall_s"])
+            warm_w.append(warm["wall_s"])
+            full_cpu.append(full["user_s"] + full["sys_s"])
+            warm_cpu.append(warm["user_s"] + warm["sys_s"])
+            total_wall, r_bytes = 0.0, 0
+            for name, size in (line.split() for line in open(os.path.join(rd, "restores.txt")) if line.strip()):
+                m = json.load(open(os.path.join(rd, f"restore-{name}.json")))
+                total_wall += m["wall_s"]
+                r_bytes += int(size)
+                if name == "big":
+                    big_w.append(m["wall_s"])
+                    big_bytes = int(size)
+            rest_w.append(total_wall)
+        med = statistics.median
+        rows[t] = (med(full_w), med(warm_w), med(rest_w))
+        samples = lambda v: " / ".join(f"{x:.1f}" for x in v)
+        big_cell = f"{med(big_w):.1f} s, {mbps(big_bytes, med(big_w))}" if big_w else "–"
+        print(f"| {t} | {med(full_w):.1f} s ({samples(full_w)}), {mbps(stored, med(full_w))}, "
+              f"CPU {med(full_cpu):.1f} s | {med(warm_w):.1f} s ({samples(warm_w)}), "
+              f"{mbps(warm_stored, med(warm_w))}, CPU {med(warm_cpu):.1f} s | "
+              f"{med(rest_w):.1f} s ({samples(rest_w)}), {mbps(r_bytes, med(rest_w))} | {big_cell} |")
     print()
     print("MB/s: backups count the bytes added to the store (`totals.bytes_added`, compressed and "
           "encrypted); restores count the restored repositories' `objects/`.")
