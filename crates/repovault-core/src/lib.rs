@@ -3,6 +3,7 @@
 //! here: the binary does both.
 
 pub mod backup;
+mod cancel;
 pub mod config;
 mod name;
 pub mod plan;
@@ -11,4 +12,5 @@ pub mod restore;
 pub mod secret;
 pub mod snapshots;
 
+pub use cancel::Cancel;
 pub use name::{NameError, RepoName};

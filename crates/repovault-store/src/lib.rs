@@ -170,6 +170,16 @@ impl IndexedStore {
         snapshot::list(&self.repo)
     }
 
+    /// Bytes the store occupies in its backend: every file (packs, indexes, snapshots, keys), as
+    /// the backend lists them. One listing of the whole store.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let infos = self
+            .repo
+            .infos_files()
+            .map_err(|e| StoreError::rustic("listing the store's files", &e))?;
+        Ok(infos.repo.iter().map(|i| i.size).sum())
+    }
+
     /// Restores `path` (a directory inside snapshot `snapshot_id`) into `dest`, which is created.
     /// Entries land below `dest` by their path relative to `path`; rustic refuses names that would
     /// leave `dest`.

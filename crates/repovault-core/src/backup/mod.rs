@@ -4,7 +4,9 @@
 //!
 //! Work runs on `concurrency` worker threads, snapshot writes included: rustic's backups share
 //! only the index loaded at the start, which they do not change, and the restic format is made
-//! for concurrent writers. One repository failing never stops the others.
+//! for concurrent writers. One repository failing never stops the others. A stop request
+//! ([`Cancel`]) is honoured between repositories: those in flight finish, the rest are not
+//! started.
 
 mod cache;
 mod git;
@@ -21,14 +23,17 @@ use repovault_store::{IndexedStore, NewSnapshot, StoreError};
 use cache::{cache_err, ensure_cache, lock_cache, private_dir, write_atomic, CacheDirs};
 
 use crate::plan::RepoJob;
-use crate::report::{RepoError, RepoReport, RepoStatus, RunReport};
+use crate::report::{RepoError, RepoReport, RepoStatus, RunReport, SnapshotRef};
 use crate::snapshots::RepoSnapshots;
+use crate::Cancel;
 
 #[derive(Debug, Clone)]
 pub struct BackupSettings {
     pub cache_dir: PathBuf,
     pub concurrency: usize,
     pub git_timeout: Duration,
+    /// Checked before each repository starts.
+    pub cancel: Cancel,
 }
 
 /// Hooks for progress display; called from worker threads.
@@ -67,6 +72,9 @@ pub fn backup(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
+                if settings.cancel.is_cancelled() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
                 observer.repo_started(job);
@@ -83,12 +91,17 @@ pub fn backup(
     let reports = reports
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(RunReport::new(
-        run_id,
-        started,
-        store.location().to_string(),
-        reports,
-    ))
+    let not_started = jobs.len() - reports.len();
+    let mut report = RunReport::new(run_id, started, store.location().to_string(), reports);
+    match store.size_bytes() {
+        Ok(n) => report.store_size_bytes = Some(n),
+        Err(e) => tracing::warn!("could not measure the store: {e}"),
+    }
+    if not_started > 0 {
+        report.cancelled = true;
+        report.totals.not_started = not_started;
+    }
+    Ok(report)
 }
 
 fn run_id(t: Timestamp) -> String {
@@ -156,6 +169,10 @@ fn backup_one(
         cache_rebuilt: false,
         snapshot: None,
         previous_snapshots: history.count(),
+        latest_snapshot: history.latest().map(|s| SnapshotRef {
+            id: s.id.clone(),
+            time: s.time,
+        }),
         duration_ms: 0,
     };
     if let Err(failure) = run_one(store, job, history, settings, run_id, &mut report) {
@@ -213,6 +230,10 @@ fn run_one(
     let snap = store.snapshot_dir(&new)?;
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
     write_atomic(&dirs.marker, snap.id.as_bytes())?;
+    report.latest_snapshot = Some(SnapshotRef {
+        id: snap.id.clone(),
+        time: snap.time,
+    });
     report.snapshot = Some(snap.id);
     Ok(())
 }

@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod daemon;
 mod duration;
+mod notify;
 mod source;
 
+pub use daemon::{CronSchedule, DaemonConfig, JobKind, ScheduleConfig, DEFAULT_LISTEN};
 pub use duration::{parse_duration, HumanDuration};
+pub use notify::{NotifyConfig, NotifyEvent, NotifyKind, MAX_RETRIES};
 pub use source::{SourceConfig, SourceKind};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -24,6 +28,12 @@ pub struct Config {
     pub backup: BackupConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default, rename = "schedule")]
+    pub schedules: Vec<ScheduleConfig>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<NotifyConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -136,6 +146,36 @@ impl Config {
                 )));
             }
             s.validate()?;
+        }
+        self.validate_schedules()?;
+        for (i, n) in self.notify.iter().enumerate() {
+            n.validate(i)?;
+        }
+        Ok(())
+    }
+
+    fn validate_schedules(&self) -> Result<(), ConfigError> {
+        self.daemon.time_zone()?;
+        let mut tasks = std::collections::BTreeSet::new();
+        for s in &self.schedules {
+            let task = s.task_name();
+            if let Some(source) = &s.source {
+                if s.job != JobKind::Backup {
+                    return Err(ConfigError::Invalid(format!(
+                        "schedule {task:?}: `source` applies to backup jobs only"
+                    )));
+                }
+                if !self.sources.iter().any(|c| &c.name == source) {
+                    return Err(ConfigError::Invalid(format!(
+                        "schedule {task:?}: no source named {source:?}"
+                    )));
+                }
+            }
+            if !tasks.insert(task.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "two schedules run {task:?}; put both times into one cron expression or give them different sources"
+                )));
+            }
         }
         Ok(())
     }
