@@ -39,8 +39,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
  table,thead,tbody,tr,th,td{display:block}
  thead{display:none}
  tr{border:1px solid var(--line);border-radius:.4rem;margin:0 0 .6rem;padding:.3rem .5rem}
- td{border:0;padding:.2rem 0;display:flex;gap:.6rem}
- td::before{content:attr(data-label);flex:0 0 6.5rem;color:var(--mute);font-size:.8rem}
+ td{border:0;padding:.2rem 0 .2rem 7rem;position:relative;min-height:1.6rem}
+ td::before{content:attr(data-label);position:absolute;left:0;top:.25rem;width:6.5rem;color:var(--mute);font-size:.8rem}
  td:empty{display:none}
 }
 "#;

@@ -1,8 +1,9 @@
 //! Command-line arguments. Values are turned into settings in `settings.rs`, nowhere else.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::settings::env;
 
@@ -34,6 +35,17 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug); REPOVAULT_LOG takes a full filter.
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log format on stderr: text for people, json (one object per line) for log collectors;
+    /// auto is text, coloured on a terminal.
+    #[arg(long, global = true, env = env::LOG_FORMAT, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +58,35 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Restore a repository from a snapshot into a directory.
     Restore(RestoreArgs),
+    /// Run the config's [[schedule]] jobs and serve /healthz, /readyz, /metrics, /api/status and
+    /// a status page, until SIGTERM or SIGINT.
+    Daemon(DaemonArgs),
+    /// Check a config file without touching the store.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Address of the HTTP server (default: the config's daemon.listen, else 127.0.0.1:9680).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate the file given with --config (secrets are not read); exit 2 when it is
+    /// not valid.
+    Validate {
+        /// Print a summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +110,14 @@ pub struct BackupArgs {
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Write the run's metrics to this file (Prometheus text format, replaced atomically), e.g.
+    /// for the node exporter's textfile collector.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the run's metrics to this Prometheus Pushgateway (http://host:9091, optionally with
+    /// its own /metrics/job/... grouping path).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod env {
     pub const PASSWORD_FILE: &str = "REPOVAULT_PASSWORD_FILE";
     pub const PASSWORD_COMMAND: &str = "REPOVAULT_PASSWORD_COMMAND";
     pub const LOG: &str = "REPOVAULT_LOG";
+    pub const LOG_FORMAT: &str = "REPOVAULT_LOG_FORMAT";
 }
 
 pub struct Settings {
@@ -96,6 +97,16 @@ impl Settings {
         source
             .resolve()
             .map_err(|e| UsageError(format!("store password: {e}")).into())
+    }
+
+    /// Where the daemon keeps its state (recent runs, each repository's last outcome).
+    pub fn daemon_state_path(&self) -> PathBuf {
+        self.cache_dir.join("daemon").join("state.json")
+    }
+
+    /// `--listen`, else `[daemon] listen`, else the default.
+    pub fn daemon_listen(&self, cli: Option<std::net::SocketAddr>) -> std::net::SocketAddr {
+        cli.unwrap_or(self.config.daemon.listen)
     }
 
     /// Adds the `--url` repositories as a source of their own.

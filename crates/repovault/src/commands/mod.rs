@@ -1,6 +1,9 @@
 //! One module per command; each turns settings into library calls and prints the outcome.
 
+mod after;
 mod backup;
+mod config;
+mod daemon;
 mod init;
 mod restore;
 mod snapshots;
@@ -13,12 +16,15 @@ use crate::settings::Settings;
 
 /// Runs the command and returns the exit code for a completed run.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
-    let settings = Settings::resolve(&cli.global)?;
-    match cli.command {
-        Command::Init(args) => init::run(&settings, &args),
-        Command::Backup(args) => backup::run(settings, &args),
-        Command::Snapshots(args) => snapshots::run(&settings, &args),
-        Command::Restore(args) => restore::run(&settings, &args),
+    let settings = || Settings::resolve(&cli.global);
+    match &cli.command {
+        Command::Init(args) => init::run(&settings()?, args),
+        Command::Backup(args) => backup::run(settings()?, args),
+        Command::Snapshots(args) => snapshots::run(&settings()?, args),
+        Command::Restore(args) => restore::run(&settings()?, args),
+        Command::Daemon(args) => daemon::run(settings()?, args),
+        // Only the file itself: no store, cache or password.
+        Command::Config(args) => config::run(cli.global.config.as_deref(), &args.command),
     }
 }
 
