@@ -4,6 +4,7 @@ mod receiver;
 mod support;
 
 mod backup_restore;
+mod browser;
 mod daemon;
 mod failures;
 mod history;
