@@ -81,7 +81,7 @@ impl Event {
         let mut t = self.summary.clone();
         if let Some(e) = &self.error {
             if *e != self.summary {
-                t.push_str("\n");
+                t.push('\n');
                 t.push_str(e);
             }
         }

@@ -39,14 +39,29 @@ fn init_logging(verbose: u8, format: cli::LogFormat, daemon: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     // opendal logs expected misses (a store's `config` before init) as warnings and failures,
-    // with backtraces, that our own error message already reports.
+    // with backtraces, that our own error message already reports; rustic_core's info lines are
+    // its progress chatter. Both stay quiet unless the filter names them.
     let default = match (verbose, daemon) {
-        (0, false) => "warn,opendal=off",
-        (0, true) | (1, _) => "info,opendal=warn,rustic_core=warn",
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
         _ => "debug",
     };
-    let filter =
-        EnvFilter::try_from_env(settings::env::LOG).unwrap_or_else(|_| EnvFilter::new(default));
+    let wanted = std::env::var(settings::env::LOG).unwrap_or_else(|_| default.to_owned());
+    let mut directives = wanted.clone();
+    if verbose < 2 || std::env::var_os(settings::env::LOG).is_some() {
+        for (target, level) in [("opendal", "off"), ("rustic_core", "warn")] {
+            if !wanted.contains(target) {
+                directives.push_str(&format!(",{target}={level}"));
+            }
+        }
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!(
+            "warning: {} {wanted:?} is not a log filter ({e}); using {default:?}",
+            settings::env::LOG
+        );
+        EnvFilter::new(default)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
