@@ -54,7 +54,7 @@ impl Failure {
             Self::Store(e) => (STORE, format!("{e:#}")),
             Self::Other(e) => (SOME_FAILED, format!("{e:#}")),
         };
-        eprintln!("error: {err}");
+        crate::output::error(&err);
         ExitCode::from(code)
     }
 }

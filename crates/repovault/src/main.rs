@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         }
     };
     let daemon = matches!(cli.command, cli::Command::Daemon(_));
+    output::set_json_logs(cli.global.log_format == cli::LogFormat::Json);
     init_logging(cli.global.verbose, cli.global.log_format, daemon);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -79,7 +79,7 @@ impl AfterRun {
         let text = metrics.prometheus_text();
         if let Some(path) = &self.metrics_file {
             if let Err(e) = write_textfile(path, &text) {
-                eprintln!("error: writing metrics to {}: {e}", path.display());
+                crate::output::error(&format!("writing metrics to {}: {e}", path.display()));
                 ok = false;
             }
         }
@@ -93,20 +93,20 @@ impl AfterRun {
         {
             Ok(rt) => rt,
             Err(e) => {
-                eprintln!("error: cannot start the HTTP client runtime: {e}");
+                crate::output::error(&format!("cannot start the HTTP client runtime: {e}"));
                 return false;
             }
         };
         rt.block_on(async {
             if let Some(url) = &self.pushgateway {
                 if let Err(e) = repovault_daemon::push::push(url, &task.name, text).await {
-                    eprintln!("error: {e}");
+                    crate::output::error(&e.to_string());
                     ok = false;
                 }
             }
             let event = Event::from_outcome(task, started, finished, outcome);
             for failed in self.notifier.send(&event).await {
-                eprintln!("warning: {failed}");
+                crate::output::warning(&failed.to_string());
             }
         });
         ok

@@ -48,9 +48,9 @@ pub fn run(path: Option<&Path>, command: &ConfigCommand) -> Result<u8, Failure> 
         );
     }
     for task in unavailable {
-        eprintln!(
-            "warning: schedule {task:?}: this build of repovault cannot run it; its runs will fail"
-        );
+        crate::output::warning(&format!(
+            "schedule {task:?}: this build of repovault cannot run it; its runs will fail"
+        ));
     }
     Ok(OK)
 }

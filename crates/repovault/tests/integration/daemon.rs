@@ -362,3 +362,79 @@ fn sigterm_stops_a_one_shot_backup_after_the_repository_in_flight() {
     let next = rv.backup_config(&config).ok().json();
     assert_eq!(next["totals"]["ok"], 2, "{next:#}");
 }
+
+#[test]
+fn config_validate_and_json_logs() {
+    let env = TestEnv::new();
+    let rv = Rv::new(&env);
+    let (good, gone) = good_and_gone(&env);
+    let ok = rv.config(&format!(
+        "[[schedule]]\njob = \"verify\"\ncron = \"0 4 * * 0\"\n[[source]]\nname = \"s\"\nkind = \"git\"\nurls = [\"{}\"]\n",
+        good.display()
+    ));
+    let run = rv
+        .run(&[
+            "--config",
+            ok.to_str().expect("utf-8"),
+            "config",
+            "validate",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(run.json()["schedules"][0], "verify");
+    assert!(run.stderr.contains("cannot run it"), "{}", run.stderr);
+    for (bad, needle) in [
+        (
+            "[[schedule]]\njob = \"backup\"\ncron = \"0 3 * *\"\n",
+            "cron expression",
+        ),
+        (
+            "[[schedule]]\njob = \"backup\"\ncron = \"@daily\"\nsource = \"nope\"\n",
+            "no source named",
+        ),
+        (
+            "[[schedule]]\njob = \"defrag\"\ncron = \"@daily\"\n",
+            "defrag",
+        ),
+        ("[daemon]\nlisten = \"nowhere\"\n", "listen"),
+        (
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://h/x?t=s3cr3t\"\non = []\n",
+            "`on` is empty",
+        ),
+    ] {
+        let path = rv.config(bad);
+        let run = rv.run(&[
+            "--config",
+            path.to_str().expect("utf-8"),
+            "config",
+            "validate",
+        ]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{bad}: {}", run.stderr);
+        assert!(!run.stderr.contains("s3cr3t"), "{}", run.stderr);
+    }
+
+    // Machine-readable logs: every stderr line is one JSON object, failures with their fields.
+    let run = rv.run(&[
+        "--log-format",
+        "json",
+        "backup",
+        "--url",
+        good.to_str().expect("utf-8"),
+        "--url",
+        gone.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["repo"] == "acme/gone" && l["kind"] == "not-found"),
+        "{}",
+        run.stderr
+    );
+}
