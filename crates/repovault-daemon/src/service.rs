@@ -380,3 +380,17 @@ fn finish(shared: &Shared, task: &Task, id: u64, finished: Timestamp, outcome: &
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_below_its_bound() {
+        assert_eq!(jitter(Duration::ZERO), jiff::SignedDuration::ZERO);
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(900));
+            assert!(j >= jiff::SignedDuration::ZERO && j < jiff::SignedDuration::from_secs(900));
+        }
+    }
+}
