@@ -327,6 +327,9 @@ mod tests {
 
     #[test]
     fn paths_are_shown_relative() {
-        assert_eq!(display_path(&PathBuf::from("/acme/app/git")), "acme/app/git");
+        assert_eq!(
+            display_path(&PathBuf::from("/acme/app/git")),
+            "acme/app/git"
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use rustic_core::{BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend};
+use rustic_core::{
+    BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
+};
 use serde::Serialize;
 
 use crate::lease::LeaseState;
@@ -166,9 +168,8 @@ impl Lister {
                     let Ok(id) = entry.name().parse::<Id>() else {
                         continue;
                     };
-                    let size = u32::try_from(meta.content_length()).map_err(|e| {
-                        backend_error(format!("size of {}", entry.path()), e)
-                    })?;
+                    let size = u32::try_from(meta.content_length())
+                        .map_err(|e| backend_error(format!("size of {}", entry.path()), e))?;
                     out.push((id, size));
                 }
                 Ok(out)
@@ -197,7 +198,11 @@ fn list_local(dir: &Path, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
                 }
                 continue;
             }
-            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<Id>().ok()) else {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Id>().ok())
+            else {
                 continue;
             };
             let size = u32::try_from(meta.len())
@@ -318,7 +323,9 @@ impl WriteBackend for Guarded {
         content: BytesList,
     ) -> RusticResult<()> {
         if let Access::Maintenance(lease) = &self.access {
-            lease.ensure_held().map_err(|e| backend_error("writing".into(), e))?;
+            lease
+                .ensure_held()
+                .map_err(|e| backend_error("writing".into(), e))?;
         }
         let size = content.size();
         self.inner.write_bytes(tpe, id, cacheable, content)?;

@@ -129,10 +129,7 @@ impl KeyStore {
     /// Replaces the key in use by one for `password`: the new key is written first, then the
     /// old one removed (through the store opened with the new password, since the key a
     /// handle was opened with cannot be removed through it). Returns (new id, removed id).
-    pub fn change_password(
-        &self,
-        password: &SecretString,
-    ) -> Result<(String, String), StoreError> {
+    pub fn change_password(&self, password: &SecretString) -> Result<(String, String), StoreError> {
         if password.expose_secret() == self.password.expose_secret() {
             return Err(StoreError::rustic_input(
                 "the new password is the same as the current one".into(),

@@ -97,7 +97,9 @@ fn encode(info: &LeaseInfo) -> Result<Vec<u8>, StoreError> {
 fn decode(bytes: &[u8]) -> Result<LeaseInfo, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Backend {
         operation: format!("reading the lease {LEASE_PATH}"),
-        message: format!("it is not a repovault lease ({e}); remove it with `repovault unlock --force`"),
+        message: format!(
+            "it is not a repovault lease ({e}); remove it with `repovault unlock --force`"
+        ),
         retryable: false,
     })
 }
@@ -209,9 +211,11 @@ impl RemoteSlot {
             .remote
             .block_on(async move { op.stat(LEASE_PATH).await })?
             .map_err(|e| StoreError::backend("reading the lease", &e))?;
-        meta.etag().map(str::to_owned).ok_or_else(|| StoreError::LeaseUnsupported {
-            service: self.remote.service().to_owned(),
-        })
+        meta.etag()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::LeaseUnsupported {
+                service: self.remote.service().to_owned(),
+            })
     }
 }
 

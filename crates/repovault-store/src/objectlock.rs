@@ -47,8 +47,8 @@ impl ObjectLock {
                 .map(str::to_owned)
         };
         let mode = text("x-amz-object-lock-mode");
-        let retain_until = text("x-amz-object-lock-retain-until-date")
-            .and_then(|t| t.parse::<Timestamp>().ok());
+        let retain_until =
+            text("x-amz-object-lock-retain-until-date").and_then(|t| t.parse::<Timestamp>().ok());
         let legal_hold =
             text("x-amz-object-lock-legal-hold").is_some_and(|v| v.eq_ignore_ascii_case("on"));
         (mode.is_some() || retain_until.is_some() || legal_hold).then_some(Self {
@@ -125,7 +125,9 @@ mod tests {
             "x-amz-object-lock-retain-until-date",
             http::HeaderValue::from_static("2001-01-01T00:00:00Z"),
         );
-        assert!(!ObjectLock::from_headers(&h).expect("has lock fields").is_active());
+        assert!(!ObjectLock::from_headers(&h)
+            .expect("has lock fields")
+            .is_active());
         h.insert(
             "x-amz-object-lock-legal-hold",
             http::HeaderValue::from_static("ON"),
