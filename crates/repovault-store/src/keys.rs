@@ -9,6 +9,16 @@ use serde::Serialize;
 
 use crate::{StoreError, StoreLocation};
 
+/// Options for a new key: this host unless told otherwise, and the creation time, so that
+/// `key list` can tell keys apart.
+pub(crate) fn new_key_options(host: Option<String>, user: Option<String>) -> KeyOptions {
+    let host = host.or_else(|| Some(gethostname::gethostname().to_string_lossy().into_owned()));
+    KeyOptions::default()
+        .hostname(host)
+        .username(user)
+        .with_created(true)
+}
+
 /// A key as `key list` shows it (no secret in it).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -82,11 +92,7 @@ impl KeyStore {
         host: Option<String>,
         user: Option<String>,
     ) -> Result<String, StoreError> {
-        let host = host.or_else(|| Some(gethostname::gethostname().to_string_lossy().into_owned()));
-        let opts = KeyOptions::default()
-            .hostname(host)
-            .username(user)
-            .with_created(true);
+        let opts = new_key_options(host, user);
         let id = self
             .repo
             .add_key(password.expose_secret(), &opts)

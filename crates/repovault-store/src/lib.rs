@@ -26,8 +26,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustic_core::{
-    ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, OpenStatus, Repository,
-    RepositoryBackends, RepositoryOptions,
+    ConfigOptions, Credentials, IndexedFullStatus, OpenStatus, Repository, RepositoryBackends,
+    RepositoryOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -99,7 +99,11 @@ pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String,
     }
     let creds = Credentials::password(password.expose_secret());
     let repo = repo
-        .init(&creds, &KeyOptions::default(), &ConfigOptions::default())
+        .init(
+            &creds,
+            &keys::new_key_options(None, None),
+            &ConfigOptions::default(),
+        )
         .map_err(|e| StoreError::rustic("init", &e))?;
     Ok(repo.config().id.to_hex().as_str().to_owned())
 }
@@ -206,6 +210,11 @@ impl Store {
             self.location.clone(),
             self.password.clone(),
         ))
+    }
+
+    /// What a prune would do now, without a lease and without changing anything.
+    pub fn prune_dry_run(&self, settings: &PruneSettings) -> Result<PruneReport, StoreError> {
+        prune::plan_only(&self.repo, settings)
     }
 
     /// Checks the store's structure, and with `read_data` its data (see [`CheckReport`]).

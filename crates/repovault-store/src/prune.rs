@@ -11,20 +11,23 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rustic_core::repofile::IndexFile;
-use rustic_core::{Id, PruneOptions};
+use rustic_core::repofile::{IndexFile, SnapshotId};
+use rustic_core::{Id, Open, PruneOptions, Repository};
 use serde::Serialize;
 
 use crate::guard::KeptLocked;
 use crate::{MaintenanceStore, StoreError};
 
 /// How to prune.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct PruneSettings {
     /// How long marked data stays before it is deleted.
     pub grace: Duration,
     /// Plan and report only.
     pub dry_run: bool,
+    /// Plan as if these snapshots (full ids) were gone: what `forget --dry-run --prune` would
+    /// free. Only for dry runs.
+    pub assume_forgotten: Vec<String>,
 }
 
 /// A number of pack files and their size.
@@ -39,6 +42,8 @@ pub struct Amount {
 pub struct PruneReport {
     pub dry_run: bool,
     pub grace_secs: u64,
+    /// Data marked by this run is deleted by the first prune after this time.
+    pub marked_until: jiff::Timestamp,
     /// Blob bytes in the store, used by a snapshot or not.
     pub used_bytes: u64,
     pub unused_bytes: u64,
@@ -71,27 +76,49 @@ fn span(d: Duration) -> Result<rustic_core::jiff::Span, StoreError> {
         .map_err(|e| StoreError::rustic_input(format!("grace {d:?} is too long: {e}")))
 }
 
-pub(crate) fn prune(
-    store: &MaintenanceStore,
+/// Plans a prune and reports what it would do; `settings.dry_run` is implied.
+pub(crate) fn plan_only<S: Open>(
+    repo: &Repository<S>,
     settings: &PruneSettings,
 ) -> Result<PruneReport, StoreError> {
-    let opts = PruneOptions::default()
-        .keep_delete(span(settings.grace)?)
-        .instant_delete(false);
-    let plan = store
-        .repo
+    let ignore = settings
+        .assume_forgotten
+        .iter()
+        .map(|id| {
+            id.parse::<SnapshotId>()
+                .map_err(|_| StoreError::SnapshotNotFound(id.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = options(settings)?.ignore_snaps(ignore);
+    let plan = repo
         .prune_plan(&opts)
         .map_err(|e| StoreError::rustic("planning the prune", &e))?;
+    let mut report = report_of(&plan, settings);
+    report.dry_run = true;
+    Ok(report)
+}
+
+fn options(settings: &PruneSettings) -> Result<PruneOptions, StoreError> {
+    Ok(PruneOptions::default()
+        .keep_delete(span(settings.grace)?)
+        .instant_delete(false))
+}
+
+fn report_of(plan: &rustic_core::PrunePlan, settings: &PruneSettings) -> PruneReport {
     let s = &plan.stats;
     let size = s.size_sum();
-    let mut report = PruneReport {
+    let grace = jiff::SignedDuration::try_from(settings.grace).unwrap_or(jiff::SignedDuration::MAX);
+    PruneReport {
         dry_run: settings.dry_run,
         grace_secs: settings.grace.as_secs(),
+        marked_until: jiff::Timestamp::now()
+            .checked_add(grace)
+            .unwrap_or(jiff::Timestamp::MAX),
         used_bytes: size.used,
         unused_bytes: size.unused,
         marked: Amount {
             packs: s.packs.unused + s.packs.repack + s.packs_unref,
-            bytes: 0,
+            bytes: size.remove + size.repack + s.size_unref,
         },
         marked_unused_bytes: size.remove + size.repackrm + s.size_unref,
         repacked: Amount {
@@ -112,11 +139,22 @@ pub(crate) fn prune(
         },
         index_files_rewritten: s.index_files_rebuild,
         ..PruneReport::default()
-    };
-    report.marked.bytes = size.remove + size.repack + s.size_unref;
-    if settings.dry_run {
-        return Ok(report);
     }
+}
+
+pub(crate) fn prune(
+    store: &MaintenanceStore,
+    settings: &PruneSettings,
+) -> Result<PruneReport, StoreError> {
+    if settings.dry_run {
+        return plan_only(&store.repo, settings);
+    }
+    let opts = options(settings)?;
+    let plan = store
+        .repo
+        .prune_plan(&opts)
+        .map_err(|e| StoreError::rustic("planning the prune", &e))?;
+    let mut report = report_of(&plan, settings);
     store.journal.clear();
     if store.location.is_s3() {
         // Index files under Object Lock may outlive this prune; the packs they list must too.

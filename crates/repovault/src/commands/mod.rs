@@ -1,9 +1,16 @@
 //! One module per command; each turns settings into library calls and prints the outcome.
 
 mod backup;
+mod check;
+mod forget;
 mod init;
+mod key;
+mod maintenance;
+mod protect;
+mod prune;
 mod restore;
 mod snapshots;
+mod unlock;
 
 use repovault_store::{IndexedStore, Store};
 
@@ -19,6 +26,12 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Backup(args) => backup::run(settings, &args),
         Command::Snapshots(args) => snapshots::run(&settings, &args),
         Command::Restore(args) => restore::run(&settings, &args),
+        Command::Forget(args) => forget::run(&settings, &args),
+        Command::Prune(args) => prune::run(&settings, &args),
+        Command::Protect(args) => protect::run(&settings, &args),
+        Command::Unlock(args) => unlock::run(&settings, &args),
+        Command::Key(cmd) => key::run(&settings, &cmd),
+        Command::Check(args) => check::run(&settings, &args),
     }
 }
 
