@@ -123,6 +123,7 @@ pub(crate) fn check<S: Open>(
             errors.push(finding);
         }
     }
+    resolve_tree_errors(repo, &mut errors)?;
     let bad: BTreeSet<String> = errors.iter().filter_map(|f| f.pack.clone()).collect();
     if !bad.is_empty() {
         let found = affected_files(location, password, &snapshots, &bad)?;
@@ -142,12 +143,84 @@ pub(crate) fn check<S: Open>(
     })
 }
 
+/// A tree that cannot be read names its pack only by an 8-digit prefix ("Pack:1a2b3c4d"). Such
+/// a finding becomes a finding about that pack, or is dropped when another finding already
+/// covers the pack (a missing pack also makes its trees unreadable).
+fn resolve_tree_errors<S: Open>(
+    repo: &Repository<S>,
+    errors: &mut Vec<Finding>,
+) -> Result<(), StoreError> {
+    if !errors.iter().any(|f| f.problem == "trees_unreadable") {
+        return Ok(());
+    }
+    let packs: Vec<String> = repo
+        .list::<rustic_core::repofile::PackId>()
+        .map_err(|e| StoreError::rustic("listing packs", &e))?
+        .map(|id| id.to_hex().as_str().to_owned())
+        .collect();
+    let known: BTreeSet<String> = errors.iter().filter_map(|f| f.pack.clone()).collect();
+    let mut out = Vec::with_capacity(errors.len());
+    for mut f in errors.drain(..) {
+        if f.problem == "trees_unreadable" {
+            let full = f.pack.clone().or_else(|| {
+                let prefix = f.message.split("Pack:").nth(1).map(|rest| {
+                    rest.chars()
+                        .take_while(char::is_ascii_hexdigit)
+                        .collect::<String>()
+                })?;
+                let mut hits = packs
+                    .iter()
+                    .filter(|p| !prefix.is_empty() && p.starts_with(&prefix));
+                match (hits.next(), hits.next()) {
+                    (Some(p), None) => Some(p.clone()),
+                    _ => None,
+                }
+            });
+            match full {
+                Some(p) if known.contains(&p) => continue,
+                Some(p) => {
+                    f.message = format!(
+                        "pack {p} holds directory trees that cannot be read back: it is damaged ({})",
+                        f.message
+                    );
+                    f.problem = "pack_damaged".to_owned();
+                    f.pack = Some(p);
+                }
+                None => {}
+            }
+        }
+        out.push(f);
+    }
+    *errors = out;
+    Ok(())
+}
+
 /// The 64-hex ids in rustic's message, in order.
 fn hex_ids(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_ascii_hexdigit())
         .filter(|w| w.len() == 64)
         .map(str::to_owned)
         .collect()
+}
+
+/// rustic's message without its repair advice, and of a nested error only its "Message:" line
+/// (the rest is a report template with a backtrace).
+fn short(display: &str) -> String {
+    let text = display
+        .replace("To repair: 'rustic repair index'.", "")
+        .replace("Can be a parallel backup job.", "");
+    let head = text.lines().next().unwrap_or_default().trim();
+    let cause = text
+        .split("Message:")
+        .nth(1)
+        .and_then(|rest| rest.lines().map(str::trim).find(|l| !l.is_empty()));
+    match cause {
+        Some(cause) => {
+            let head = head.split(':').next().unwrap_or(head).trim();
+            format!("{head}: {cause}")
+        }
+        None => head.to_owned(),
+    }
 }
 
 /// Turns one of rustic's problems (its Debug form names the variant, its Display the details)
@@ -157,13 +230,9 @@ fn classify(debug: &str, display: &str) -> Finding {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .next()
         .unwrap_or_default();
-    let ids = hex_ids(display);
-    let first = ids.first().cloned();
-    let detail = display
-        .replace("To repair: 'rustic repair index'.", "")
-        .replace("Can be a parallel backup job.", "")
-        .trim()
-        .to_owned();
+    // Display shortens ids to 8 digits; Debug has them whole, the pack's first.
+    let first = hex_ids(debug).into_iter().next();
+    let detail = short(display);
     let (problem, pack, message) = match variant {
         "NoPack" => (
             "pack_missing",
@@ -209,7 +278,7 @@ fn classify(debug: &str, display: &str) -> Finding {
         "PackTimeNotSet" => ("pack_mark_without_time", first.clone(), detail),
         "ErrorCheckingTrees" => (
             "trees_unreadable",
-            None,
+            first.clone(),
             format!("the snapshots' directory trees could not all be read: {detail}"),
         ),
         "FileBlobNotInIndex" | "SubTreeMissingInIndex" => {
@@ -305,14 +374,21 @@ mod tests {
     fn problems_become_findings_with_their_pack() {
         let id = "ab".repeat(32);
         let f = classify(
-            &format!("NoPack {{ id: PackId({id}), to_delete: false, size: 5 }}"),
+            &format!("NoPack {{ id: {id}, to_delete: false, size: 5 }}"),
             &format!("pack {id} marked to-delete: false is referenced by the index with size 5 but not present! To repair: 'rustic repair index'."),
         );
         assert_eq!(f.problem, "pack_missing");
         assert_eq!(f.pack.as_deref(), Some(id.as_str()));
         assert!(!f.message.contains("rustic"), "{}", f.message);
-        let f = classify("PackNotReferenced { id: Id(..) }", &format!("pack {id} not referenced in index. Can be a parallel backup job. To repair: 'rustic repair index'."));
+        let f = classify(&format!("PackNotReferenced {{ id: {id} }}"), "pack abababab not referenced in index. Can be a parallel backup job. To repair: 'rustic repair index'.");
         assert_eq!(f.problem, "pack_unreferenced");
+        assert_eq!(f.pack.as_deref(), Some(id.as_str()));
+        let nested = "error checking pack d0f007c5 : `rustic_core` experienced an error.\n\nMessage:\nData decryption failed, MAC check failed.\n\nBacktrace:\n 0: new";
+        assert_eq!(
+            short(nested),
+            "error checking pack d0f007c5 : Data decryption failed, MAC check failed."
+                .replace(" :", ":")
+        );
     }
 
     #[test]

@@ -34,10 +34,11 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     // opendal logs expected misses (a store's `config` before init) as warnings and failures,
-    // with backtraces, that our own error message already reports.
+    // with backtraces, that our own error message already reports; rustic's check logs every
+    // problem that `repovault check` then reports in its own words.
     let default = match verbose {
-        0 => "warn,opendal=off",
-        1 => "info,opendal=warn",
+        0 => "warn,opendal=off,rustic_core::commands::check=off",
+        1 => "info,opendal=warn,rustic_core::commands::check=off",
         _ => "debug",
     };
     let filter =

@@ -3,7 +3,9 @@
 mod support;
 
 mod backup_restore;
+mod check;
 mod failures;
 mod history;
 mod interop;
+mod keys;
 mod s3;
