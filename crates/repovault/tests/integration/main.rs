@@ -8,4 +8,5 @@ mod failures;
 mod history;
 mod interop;
 mod keys;
+mod retention;
 mod s3;
