@@ -8,6 +8,7 @@
 
 mod daemon;
 pub mod fixtures;
+mod gate;
 mod gitcmd;
 mod http;
 mod process;
@@ -26,6 +27,7 @@ use std::sync::{Mutex, OnceLock};
 use tempfile::TempDir;
 
 pub use daemon::GitDaemon;
+pub use gate::Gate;
 pub use gitcmd::{GitEnv, TEST_EMAIL, TEST_EPOCH, TEST_NAME};
 pub use http::{basic_auth_header, GitHttpServer};
 pub use process::pid_exists;

@@ -8,5 +8,6 @@ mod failures;
 mod history;
 mod interop;
 mod keys;
+mod prune;
 mod retention;
 mod s3;
