@@ -612,6 +612,49 @@ mod tests {
     }
 
     #[test]
+    fn a_living_holder_keeps_refreshing_past_its_first_expiry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loc = local(dir.path());
+        // 3 s lifetime, refreshed every second.
+        let lease = Lease::acquire(&loc, "prune", Duration::from_secs(3)).expect("free");
+        let first_expiry = lease.info().expires;
+        // Bounded wait for a refresh well past the first expiry.
+        for _ in 0..100 {
+            if Timestamp::now() > first_expiry + SignedDuration::from_secs(1) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let on_store = current_lease(&loc).expect("read").expect("still there");
+        assert!(on_store.expires > first_expiry, "never refreshed");
+        assert!(lease.state().ensure_held().is_ok());
+        assert!(matches!(
+            Lease::acquire(&loc, "forget", Duration::from_secs(60)),
+            Err(StoreError::Leased { .. })
+        ));
+        // Freed by hand: the next refresh notices and deleting stops.
+        unlock(&loc, true).expect("unlock");
+        let mut lost = None;
+        for _ in 0..100 {
+            if let Err(why) = lease.state().ensure_held() {
+                lost = Some(why);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let why = lost.expect("the holder never noticed");
+        assert!(why.contains("taken over or removed"), "{why}");
+        // It does not remove a lease that is no longer its own.
+        let other = Lease::acquire(&loc, "forget", Duration::from_secs(60)).expect("free");
+        drop(lease);
+        assert_eq!(
+            current_lease(&loc).expect("read").map(|i| i.operation),
+            Some("forget".to_owned())
+        );
+        drop(other);
+    }
+
+    #[test]
     fn unlock_refuses_a_live_lease_without_force() {
         let dir = tempfile::tempdir().expect("tempdir");
         let loc = local(dir.path());

@@ -8,6 +8,7 @@ mod failures;
 mod history;
 mod interop;
 mod keys;
+mod lease;
 mod prune;
 mod retention;
 mod s3;
