@@ -116,8 +116,9 @@ pub(crate) fn check<S: Open>(
     let mut warnings = Vec::new();
     for (level, problem) in &results.0 {
         let finding = classify(&format!("{problem:?}"), &problem.to_string());
-        // The level's type is not exported either; its Debug name is `Warn` or `Error`.
-        if format!("{level:?}") == "Warn" {
+        // The level's type is not exported either; its Debug name is `Warn` or `Error`. A
+        // pack that was marked for deletion and is gone already loses nothing.
+        if format!("{level:?}") == "Warn" || finding.problem == "marked_pack_gone" {
             warnings.push(finding);
         } else {
             errors.push(finding);
@@ -234,6 +235,14 @@ fn classify(debug: &str, display: &str) -> Finding {
     let first = hex_ids(debug).into_iter().next();
     let detail = short(display);
     let (problem, pack, message) = match variant {
+        "NoPack" if debug.contains("to_delete: true") => (
+            "marked_pack_gone",
+            first.clone(),
+            format!(
+                "pack {} was marked for deletion and is already gone; nothing uses it, and the next prune drops it from the index",
+                first.as_deref().unwrap_or("?")
+            ),
+        ),
         "NoPack" => (
             "pack_missing",
             first.clone(),
@@ -379,6 +388,11 @@ mod tests {
         );
         assert_eq!(f.problem, "pack_missing");
         assert_eq!(f.pack.as_deref(), Some(id.as_str()));
+        let f = classify(
+            &format!("NoPack {{ id: {id}, to_delete: true, size: 5 }}"),
+            "pack abababab marked to-delete: true is referenced by the index with size 5 but not present!",
+        );
+        assert_eq!(f.problem, "marked_pack_gone");
         assert!(!f.message.contains("rustic"), "{}", f.message);
         let f = classify(&format!("PackNotReferenced {{ id: {id} }}"), "pack abababab not referenced in index. Can be a parallel backup job. To repair: 'rustic repair index'.");
         assert_eq!(f.problem, "pack_unreferenced");

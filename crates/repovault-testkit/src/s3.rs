@@ -223,6 +223,26 @@ impl S3Server {
         Ok(out)
     }
 
+    /// moto only: the keys under `prefix` (current versions), up to 1000.
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> io::Result<Vec<String>> {
+        let (status, body) = self.raw(
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix={prefix}&max-keys=1000"),
+            &[],
+            b"",
+        )?;
+        if status != 200 {
+            return Err(io::Error::other(format!(
+                "listing {bucket}: {status} {body}"
+            )));
+        }
+        Ok(body
+            .split("<Contents>")
+            .skip(1)
+            .filter_map(|part| xml_field(part, "Key"))
+            .collect())
+    }
+
     /// moto only: DELETE of one object version; returns the status (403 while it is locked).
     pub fn delete_version(&self, bucket: &str, key: &str, version: &str) -> io::Result<u16> {
         self.raw(
@@ -246,7 +266,8 @@ impl S3Server {
         self.logs().lines().filter_map(S3Request::parse).collect()
     }
 
-    /// One HTTP/1.1 request to the server without authentication (moto accepts those).
+    /// One HTTP/1.1 request to the server. moto does not verify signatures but treats requests
+    /// without any as anonymous (refusing deletes), so a placeholder one is sent.
     fn raw(
         &self,
         method: &str,
@@ -261,6 +282,9 @@ impl S3Server {
             self.port,
             body.len()
         );
+        head.push_str(&format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={S3_ACCESS_KEY}/20260101/{S3_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        ));
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }

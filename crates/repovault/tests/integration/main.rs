@@ -6,6 +6,7 @@ mod backup_restore;
 mod check;
 mod failures;
 mod history;
+mod immutability;
 mod interop;
 mod keys;
 mod lease;
