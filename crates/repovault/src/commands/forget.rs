@@ -24,11 +24,7 @@ struct Report<'a> {
     prune: Option<&'a PruneReport>,
 }
 
-fn select<'a>(
-    all: &'a [SnapshotInfo],
-    repo: Option<&str>,
-    host: Option<&str>,
-) -> Vec<SnapshotInfo> {
+fn select(all: &[SnapshotInfo], repo: Option<&str>, host: Option<&str>) -> Vec<SnapshotInfo> {
     all.iter()
         .filter(|s| repo.is_none_or(|r| repovault_core::snapshots::repo_of(s) == Some(r)))
         .filter(|s| host.is_none_or(|h| s.host == h))

@@ -33,7 +33,11 @@ fn round_trip(kind: S3Kind) {
     // repovault's own listing is complete on both servers (restic's is not on s3s-fs, see
     // below): every pack the index lists is found, none is extra.
     let check = rv.run(&["check", "--read-data", "--json"]).ok().json();
-    assert_eq!(check["warnings"].as_array().map(Vec::len), Some(0), "{check:#}");
+    assert_eq!(
+        check["warnings"].as_array().map(Vec::len),
+        Some(0),
+        "{check:#}"
+    );
 
     // Nothing about the credentials leaks into the output.
     let listed = rv.run(&["snapshots"]).ok();
