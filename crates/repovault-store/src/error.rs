@@ -40,7 +40,7 @@ pub enum StoreError {
         message: String,
         retryable: bool,
     },
-    #[error("another maintenance run holds the store's lease: {holder}, until {expires} (it is refreshed while that run lives; if it crashed, the lease is taken over once it expires, or free it now with `repovault unlock`)")]
+    #[error("another maintenance run holds the store's lease: {holder}, until {expires} (it is refreshed while that run lives; if it crashed, the lease is taken over once it expires, or free it now with `repovault unlock --force`)")]
     Leased {
         holder: String,
         expires: jiff::Timestamp,

@@ -89,7 +89,12 @@ impl LockProbe {
             })?;
             opendal::HttpTransporter::default().send(req).await
         })?;
-        let response = response.map_err(|e| StoreError::backend("reading an object's lock", &e))?;
+        // Only kind and message: the error's context would show the presigned URL.
+        let response = response.map_err(|e| StoreError::Backend {
+            operation: "reading an object's lock".into(),
+            message: format!("{}: {}", e.kind(), e.message()),
+            retryable: e.is_temporary(),
+        })?;
         match response.status().as_u16() {
             404 => Ok(None),
             200..=299 => Ok(ObjectLock::from_headers(response.headers())),
