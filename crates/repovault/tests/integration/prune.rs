@@ -37,6 +37,20 @@ fn nothing_is_deleted_before_the_grace_period() {
         );
         rv.backup_url(&bare);
     }
+    // What forget + prune would mark, predicted before anything changes.
+    let predicted = rv
+        .run(&[
+            "forget",
+            "--keep-last",
+            "1",
+            "--dry-run",
+            "--prune",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(predicted["prune"]["dry_run"], true);
+    assert_eq!(rv.snapshots("acme/app").len(), 4);
     rv.run(&["forget", "--keep-last", "1"]).ok();
     let before = pack_files(&rv.store);
 
