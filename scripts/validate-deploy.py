@@ -383,7 +383,7 @@ def check_value_set(name: str, values: dict[str, Any], tmp: Path, checks: Checks
 # Config the chart ships for features this build of repovault does not have yet: a config that
 # uses them is checked without them (and the binary must name them in its error). Once the binary
 # accepts one of them, the check fails until it is removed from here.
-PENDING_SECTIONS = ["retention", "prune"]
+PENDING_SECTIONS: list[str] = []
 PENDING_SOURCE_KINDS = ["github"]
 
 

@@ -9,6 +9,7 @@ mod name;
 pub mod plan;
 pub mod report;
 pub mod restore;
+pub mod retention;
 pub mod secret;
 pub mod snapshots;
 

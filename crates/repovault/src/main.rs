@@ -41,7 +41,8 @@ fn init_logging(verbose: u8, format: cli::LogFormat, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     // opendal logs expected misses (a store's `config` before init) as warnings and failures,
     // with backtraces, that our own error message already reports; rustic_core's info lines are
-    // its progress chatter. Both stay quiet unless the filter names them.
+    // its progress chatter, and its check logs every problem that `repovault check` then reports
+    // in its own words. They stay quiet unless the filter names them.
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
@@ -50,7 +51,11 @@ fn init_logging(verbose: u8, format: cli::LogFormat, daemon: bool) {
     let wanted = std::env::var(settings::env::LOG).unwrap_or_else(|_| default.to_owned());
     let mut directives = wanted.clone();
     if verbose < 2 || std::env::var_os(settings::env::LOG).is_some() {
-        for (target, level) in [("opendal", "off"), ("rustic_core", "warn")] {
+        for (target, level) in [
+            ("opendal", "off"),
+            ("rustic_core::commands::check", "off"),
+            ("rustic_core", "warn"),
+        ] {
             if !wanted.contains(target) {
                 directives.push_str(&format!(",{target}={level}"));
             }

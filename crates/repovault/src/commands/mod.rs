@@ -2,11 +2,18 @@
 
 mod after;
 mod backup;
+mod check;
 mod config;
 mod daemon;
+mod forget;
 mod init;
+mod key;
+mod maintenance;
+mod protect;
+mod prune;
 mod restore;
 mod snapshots;
+mod unlock;
 
 use repovault_store::{IndexedStore, Store};
 
@@ -25,6 +32,12 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Daemon(args) => daemon::run(settings()?, args),
         // Only the file itself: no store, cache or password.
         Command::Config(args) => config::run(cli.global.config.as_deref(), &args.command),
+        Command::Forget(args) => forget::run(&settings()?, args),
+        Command::Prune(args) => prune::run(&settings()?, args),
+        Command::Protect(args) => protect::run(&settings()?, args),
+        Command::Unlock(args) => unlock::run(&settings()?, args),
+        Command::Key(cmd) => key::run(&settings()?, cmd),
+        Command::Check(args) => check::run(&settings()?, args),
     }
 }
 

@@ -5,9 +5,15 @@ mod support;
 
 mod backup_restore;
 mod browser;
+mod check;
 mod daemon;
 mod failures;
 mod history;
+mod immutability;
 mod interop;
+mod keys;
+mod lease;
 mod notify;
+mod prune;
+mod retention;
 mod s3;
