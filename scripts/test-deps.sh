@@ -4,7 +4,8 @@
 # Runs unattended (CI has no stdin); uses sudo only when not root.
 set -euo pipefail
 
-packages=(nginx fcgiwrap apache2-utils openssh-server git-lfs restic)
+# chromium + chromium-driver: the status page test drives a headless browser through WebDriver.
+packages=(nginx fcgiwrap apache2-utils openssh-server git-lfs restic chromium chromium-driver)
 
 # nginx, fcgiwrap and sshd live in sbin, which a non-root PATH may lack.
 have() {
@@ -12,7 +13,7 @@ have() {
 }
 
 missing=()
-for tool in nginx fcgiwrap htpasswd sshd ssh ssh-keygen git-lfs restic; do
+for tool in nginx fcgiwrap htpasswd sshd ssh ssh-keygen git-lfs restic chromium chromedriver; do
     have "$tool" || missing+=("$tool")
 done
 
@@ -66,7 +67,8 @@ ssh_v=$(ssh -V 2>&1 | cut -d, -f1)
 lfs_v=$(git-lfs version 2>/dev/null | awk '{print $1}' | sed 's|git-lfs/||')
 restic_v=$(restic version 2>/dev/null | awk '{print $2}')
 git_v=$(git --version | awk '{print $3}')
+chromium_v=$(chromedriver --version 2>/dev/null | awk '{print $2}')
 echo "test-deps: nginx ${nginx_v}, fcgiwrap $(pkg_version fcgiwrap), apache2-utils $(pkg_version apache2-utils)," \
-    "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}," \
+    "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}, chromium/chromedriver ${chromium_v}," \
     "moto $(python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}'), $("${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null || echo "s3s-fs ?")," \
     "${deploy_tools[*]}"

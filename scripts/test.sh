@@ -11,18 +11,19 @@ bash scripts/test-deps.sh
 log=$(mktemp)
 deploy_log=$(mktemp)
 trap 'rm -f "$log" "$deploy_log"' EXIT
-# Offline: chart lint and render, Kubernetes schema validation, yamllint, Dockerfile and systemd
-# units. A failure here fails the run, after the Rust tests have run too.
-echo "== deployment artefacts (Helm chart, manifests, Dockerfile, systemd units)"
-set +e
-python3 scripts/validate-deploy.py 2>&1 | tee "$deploy_log"
-deploy_status=${PIPESTATUS[0]}
-set -e
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo build (release, all targets)"
 cargo build --release --workspace --all-targets --locked
+# Offline: chart lint and render, Kubernetes schema validation, yamllint, Dockerfile and systemd
+# units, and every shipped config through the binary just built. A failure here fails the run,
+# after the Rust tests have run too.
+echo "== deployment artefacts (Helm chart, manifests, Dockerfile, systemd units, configs)"
+set +e
+python3 scripts/validate-deploy.py 2>&1 | tee "$deploy_log"
+deploy_status=${PIPESTATUS[0]}
+set -e
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoStatus {
     Ok,
@@ -48,6 +48,10 @@ pub struct RepoReport {
     /// Earlier snapshots of this repository in the store; they stay restorable whatever
     /// happened upstream.
     pub previous_snapshots: usize,
+    /// The repository's newest snapshot after this run: this run's, or (when it failed) the
+    /// last good one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_snapshot: Option<SnapshotRef>,
     pub duration_ms: u64,
 }
 
@@ -73,6 +77,12 @@ impl NewBase {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SnapshotRef {
+    pub id: String,
+    pub time: Timestamp,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub run_id: String,
@@ -82,6 +92,11 @@ pub struct RunReport {
     pub store: String,
     pub repos: Vec<RepoReport>,
     pub totals: Totals,
+    /// Bytes the whole store occupies after the run (`None` when it could not be listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_size_bytes: Option<u64>,
+    /// The run was asked to stop: `totals.not_started` repositories were left for the next run.
+    pub cancelled: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -94,6 +109,8 @@ pub struct Totals {
     pub new_bases: usize,
     pub new_objects: u64,
     pub bytes_added: u64,
+    /// Repositories not started because the run was stopped.
+    pub not_started: usize,
 }
 
 impl RunReport {
@@ -129,11 +146,14 @@ impl RunReport {
             store,
             repos,
             totals,
+            store_size_bytes: None,
+            cancelled: false,
         }
     }
 
+    /// Every repository of the plan was backed up.
     pub fn all_ok(&self) -> bool {
-        self.totals.failed == 0
+        self.totals.failed == 0 && !self.cancelled
     }
 }
 

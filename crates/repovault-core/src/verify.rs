@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::restore::{rebuild_part, verify_refs};
 use crate::snapshots::repo_of;
-use crate::RepoName;
+use crate::{Cancel, RepoName};
 
 /// Which snapshots to verify.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +41,8 @@ pub struct VerifyRequest {
     pub seed: Option<u64>,
     /// Where the temporary restores go; they are removed afterwards.
     pub tmp_dir: PathBuf,
+    /// Checked before each repository: a stop request leaves the rest unverified.
+    pub cancel: Cancel,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,11 +117,14 @@ pub struct VerifyReport {
     pub ok: usize,
     pub failed: usize,
     pub problems: usize,
+    /// The run was asked to stop; `not_started` repositories were left unverified.
+    pub cancelled: bool,
+    pub not_started: usize,
 }
 
 impl VerifyReport {
     pub fn all_ok(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && !self.cancelled
     }
 }
 
@@ -223,7 +228,11 @@ pub fn verify(
         source,
     })?;
     let mut repos = Vec::with_capacity(chosen.len());
+    let total = chosen.len();
     for (name, snap) in chosen {
+        if req.cancel.is_cancelled() {
+            break;
+        }
         observer.started(&name.to_string(), snap);
         let tmp = tempfile::Builder::new()
             .prefix("repovault-verify-")
@@ -237,9 +246,12 @@ pub fn verify(
         repos.push(result);
     }
     let failed = repos.iter().filter(|r| !r.ok).count();
+    let not_started = total - repos.len();
     Ok(VerifyReport {
         candidates,
         seed,
+        cancelled: not_started > 0,
+        not_started,
         ok: repos.len() - failed,
         failed,
         problems: repos.iter().map(|r| r.problems.len()).sum(),
@@ -519,6 +531,8 @@ mod tests {
             paths: Vec::new(),
             parent: None,
             summary: None,
+            protection: None,
+            original: None,
         }
     }
 

@@ -39,6 +39,30 @@ pub enum StoreError {
         message: String,
         retryable: bool,
     },
+    #[error("store {operation} failed: {message}")]
+    Backend {
+        operation: String,
+        message: String,
+        retryable: bool,
+    },
+    #[error("another maintenance run holds the store's lease: {holder}, until {expires} (it is refreshed while that run lives; if it crashed, the lease is taken over once it expires, or free it now with `repovault unlock --force`)")]
+    Leased {
+        holder: String,
+        expires: jiff::Timestamp,
+    },
+    #[error("the lease is held by {holder} and has not expired (until {expires}); if that run is really gone, use `repovault unlock --force`")]
+    LeaseLive {
+        holder: String,
+        expires: jiff::Timestamp,
+    },
+    #[error("the store's backend ({service}) cannot do the conditional writes a maintenance lease needs, so forget, prune and protect are refused on it")]
+    LeaseUnsupported { service: String },
+    #[error("key {0} not found")]
+    KeyNotFound(String),
+    #[error("key id {0:?} matches more than one key")]
+    KeyAmbiguous(String),
+    #[error("key {0} is the one this command opened the store with; open the store with another key's password to remove it")]
+    KeyInUse(String),
     #[error("{operation}: {source}")]
     Io {
         operation: String,
@@ -52,7 +76,7 @@ impl StoreError {
     /// as opposed to a problem that needs a person (wrong password, missing store, bad URL).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Rustic { retryable, .. } => *retryable,
+            Self::Rustic { retryable, .. } | Self::Backend { retryable, .. } => *retryable,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted
@@ -82,6 +106,14 @@ impl StoreError {
             operation,
             message: message.trim_start_matches("Error: ").to_owned(),
             retryable,
+        }
+    }
+
+    pub(crate) fn backend(operation: &str, err: &opendal::Error) -> Self {
+        Self::Backend {
+            operation: operation.to_owned(),
+            message: err.to_string(),
+            retryable: err.is_temporary(),
         }
     }
 

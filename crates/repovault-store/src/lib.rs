@@ -5,22 +5,43 @@
 //!
 //! Lifecycle: [`init`] creates a store, [`open`] checks the password and returns a [`Store`]
 //! that can list snapshots; [`Store::indexed`] loads the full index needed to write and restore.
+//!
+//! Every store is opened through repovault's guarded backend (`guard.rs`): a plain [`Store`]
+//! can only add to the store. Deleting needs [`Store::maintenance`] with a held [`Lease`]
+//! (forget, prune, protect) or [`Store::keys`] (key removal).
 
+mod check;
 mod error;
+mod guard;
+mod keys;
+mod lease;
 mod location;
+mod maintenance;
+mod objectlock;
+mod prune;
+mod remote;
 mod snapshot;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rustic_core::{
-    ConfigOptions, Credentials, IndexedFullStatus, KeyOptions, OpenStatus, Repository,
+    ConfigOptions, Credentials, IndexedFullStatus, OpenStatus, Repository, RepositoryBackends,
     RepositoryOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 
+pub use check::{Affected, CheckReport, Finding, ReadSubset};
 pub use error::StoreError;
+pub use guard::{KeptLocked, Removed};
+pub use keys::{KeyInfo, KeyStore};
+pub use lease::{current_lease, unlock, Lease, LeaseInfo, Unlocked, LEASE_PATH};
 pub use location::StoreLocation;
-pub use snapshot::{NewSnapshot, RestoreStats, SnapshotInfo, SnapshotSummary};
+pub use maintenance::{ForgetOutcome, MaintenanceStore, Protected};
+pub use prune::{Amount, PruneReport, PruneSettings};
+pub use snapshot::{NewSnapshot, Protection, RestoreStats, SnapshotInfo, SnapshotSummary};
+
+use guard::{Access, Guarded, Journal, Lister};
 
 /// Free space below which writes to a local store are refused (rustic issue 1731: a full disk
 /// can leave a local store with truncated files).
@@ -50,12 +71,34 @@ pub fn ensure_free_space(location: &StoreLocation, min_free: u64) -> Result<(), 
     Ok(())
 }
 
-/// The store's backend, and whether a store exists there (it has a config file).
-fn repository(location: &StoreLocation) -> Result<(Repository<()>, bool), StoreError> {
+/// The store's backend behind repovault's guard, and whether a store exists there (it has a
+/// config file).
+fn repository(
+    location: &StoreLocation,
+    access: Access,
+) -> Result<(Repository<()>, bool, Arc<Journal>), StoreError> {
     let backends = location
         .backend_options()
         .to_backends()
         .map_err(|e| StoreError::rustic("connecting to the backend", &e))?;
+    let remote = remote::Remote::connect(location)?;
+    let lister = match (&remote, location.local_path()) {
+        (Some(r), _) => Lister::Remote(r.clone()),
+        (None, Some(p)) => Lister::Local(p.to_owned()),
+        (None, None) => Lister::Local(".".into()),
+    };
+    let probe = remote
+        .filter(|_| location.is_s3())
+        .map(objectlock::LockProbe::new);
+    let journal = Arc::new(Journal::default());
+    let guarded = Guarded::new(
+        backends.repository(),
+        lister,
+        access,
+        probe,
+        journal.clone(),
+    );
+    let backends = RepositoryBackends::new(Arc::new(guarded), None);
     // rustic's own cache would live under the user's cache dir and hold decrypted-index copies
     // of every store we ever touched; the store is read rarely enough that it is not worth it.
     let opts = RepositoryOptions::default().no_cache(true);
@@ -64,12 +107,12 @@ fn repository(location: &StoreLocation) -> Result<(Repository<()>, bool), StoreE
         .config_id()
         .map_err(|e| StoreError::rustic("reading the store config", &e))?
         .is_some();
-    Ok((repo, exists))
+    Ok((repo, exists, journal))
 }
 
 /// Creates a new, empty store at `location`. Returns the store's id.
 pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String, StoreError> {
-    let (repo, exists) = repository(location)?;
+    let (repo, exists, _) = repository(location, Access::AppendOnly)?;
     if exists {
         return Err(StoreError::AlreadyInitialized {
             location: location.to_string(),
@@ -80,7 +123,11 @@ pub fn init(location: &StoreLocation, password: &SecretString) -> Result<String,
     }
     let creds = Credentials::password(password.expose_secret());
     let repo = repo
-        .init(&creds, &KeyOptions::default(), &ConfigOptions::default())
+        .init(
+            &creds,
+            &keys::new_key_options(None, None),
+            &ConfigOptions::default(),
+        )
         .map_err(|e| StoreError::rustic("init", &e))?;
     Ok(repo.config().id.to_hex().as_str().to_owned())
 }
@@ -95,9 +142,23 @@ fn make_private_dir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(format!("restricting {}", path.display()), e))
 }
 
-/// Opens an existing store, checking the password.
+/// Opens an existing store, checking the password. The store can be read and added to; nothing
+/// can be deleted through it.
 pub fn open(location: &StoreLocation, password: &SecretString) -> Result<Store, StoreError> {
-    let (repo, exists) = repository(location)?;
+    let (repo, _) = open_with(location, password, Access::AppendOnly)?;
+    Ok(Store {
+        repo,
+        location: location.clone(),
+        password: password.clone(),
+    })
+}
+
+fn open_with(
+    location: &StoreLocation,
+    password: &SecretString,
+    access: Access,
+) -> Result<(Repository<OpenStatus>, Arc<Journal>), StoreError> {
+    let (repo, exists, journal) = repository(location, access)?;
     if !exists {
         return Err(StoreError::NotInitialized {
             location: location.to_string(),
@@ -113,16 +174,14 @@ pub fn open(location: &StoreLocation, password: &SecretString) -> Result<Store, 
             StoreError::rustic("open", &e)
         }
     })?;
-    Ok(Store {
-        repo,
-        location: location.clone(),
-    })
+    Ok((repo, journal))
 }
 
 /// An open store: its key is checked, no index is loaded yet.
 pub struct Store {
     repo: Repository<OpenStatus>,
     location: StoreLocation,
+    password: SecretString,
 }
 
 impl Store {
@@ -143,6 +202,36 @@ impl Store {
     /// Refuses to go on when a local store's disk is nearly full.
     pub fn ensure_free_space(&self, min_free: u64) -> Result<(), StoreError> {
         ensure_free_space(&self.location, min_free)
+    }
+
+    /// The same store, able to delete while `lease` is held: forget, prune and protect.
+    pub fn maintenance(&self, lease: &Lease) -> Result<MaintenanceStore, StoreError> {
+        let (repo, journal) = open_with(
+            &self.location,
+            &self.password,
+            Access::Maintenance(lease.state()),
+        )?;
+        Ok(MaintenanceStore::new(repo, self.location.clone(), journal))
+    }
+
+    /// The same store, able to add and remove keys.
+    pub fn keys(&self) -> Result<KeyStore, StoreError> {
+        let (repo, _) = open_with(&self.location, &self.password, Access::Keys)?;
+        Ok(KeyStore::new(
+            repo,
+            self.location.clone(),
+            self.password.clone(),
+        ))
+    }
+
+    /// What a prune would do now, without a lease and without changing anything.
+    pub fn prune_dry_run(&self, settings: &PruneSettings) -> Result<PruneReport, StoreError> {
+        prune::plan_only(&self.repo, settings)
+    }
+
+    /// Checks the store's structure, and with `read_data` its data (see [`CheckReport`]).
+    pub fn check(&self, read_data: Option<&ReadSubset>) -> Result<CheckReport, StoreError> {
+        check::check(&self.repo, &self.location, &self.password, read_data)
     }
 
     /// Loads the full index, which is what reading file contents needs.
@@ -185,6 +274,16 @@ impl IndexedStore {
     /// Refuses to go on when a local store's disk is nearly full.
     pub fn ensure_free_space(&self, min_free: u64) -> Result<(), StoreError> {
         ensure_free_space(&self.location, min_free)
+    }
+
+    /// Bytes the store occupies in its backend: every file (packs, indexes, snapshots, keys), as
+    /// the backend lists them. One listing of the whole store.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let infos = self
+            .repo
+            .infos_files()
+            .map_err(|e| StoreError::rustic("listing the store's files", &e))?;
+        Ok(infos.repo.iter().map(|i| i.size).sum())
     }
 
     /// Restores `path` (a directory inside snapshot `snapshot_id`) into `dest`, which is created.

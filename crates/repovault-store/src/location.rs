@@ -107,10 +107,12 @@ impl StoreLocation {
         }
     }
 
-    pub(crate) fn backend_options(&self) -> rustic_backend::BackendOptions {
+    /// The opendal service and its options, for stores that are not a local directory. The same
+    /// settings build rustic's backend and repovault's own operator (leases, listings, locks).
+    pub(crate) fn remote(&self) -> Option<(String, BTreeMap<String, String>)> {
         let mut options = self.options.clone();
-        let repository = match &self.kind {
-            LocationKind::Local(p) => format!("local:{}", p.display()),
+        match &self.kind {
+            LocationKind::Local(_) => None,
             LocationKind::S3 {
                 endpoint,
                 bucket,
@@ -131,9 +133,31 @@ impl StoreLocation {
                 options
                     .entry("enable_virtual_host_style".into())
                     .or_insert_with(|| "false".to_owned());
-                "opendal:s3".to_owned()
+                // Buckets with Object Lock refuse uploads without a checksum header, and an MD5
+                // lets every server verify what arrived. Packs are written in one PUT each, so
+                // MD5 (which opendal cannot use for multipart uploads) always applies.
+                options
+                    .entry("checksum_algorithm".into())
+                    .or_insert_with(|| "md5".to_owned());
+                Some(("s3".to_owned(), options))
             }
-            LocationKind::OpenDal(service) => format!("opendal:{service}"),
+            LocationKind::OpenDal(service) => Some((service.clone(), options)),
+        }
+    }
+
+    /// Whether the store is in an S3 bucket (Object Lock applies).
+    pub(crate) fn is_s3(&self) -> bool {
+        matches!(self.kind, LocationKind::S3 { .. })
+            || matches!(&self.kind, LocationKind::OpenDal(s) if s == "s3")
+    }
+
+    pub(crate) fn backend_options(&self) -> rustic_backend::BackendOptions {
+        let (repository, options) = match &self.kind {
+            LocationKind::Local(p) => (format!("local:{}", p.display()), self.options.clone()),
+            _ => {
+                let (service, options) = self.remote().unwrap_or_default();
+                (format!("opendal:{service}"), options)
+            }
         };
         rustic_backend::BackendOptions::default()
             .repository(repository)

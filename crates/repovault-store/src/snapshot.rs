@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{DeleteOption, SnapshotFile};
 use rustic_core::{
     BackupOptions, IndexedFull, IndexedIds, LocalDestination, LsOptions, Open, ParentOptions,
     PathList, Repository, RestoreOptions, SnapshotOptions,
@@ -37,6 +37,39 @@ pub struct SnapshotInfo {
     pub paths: Vec<String>,
     pub parent: Option<String>,
     pub summary: Option<SnapshotSummary>,
+    /// Kept regardless of retention: forever, or until a time (after which it is deleted by
+    /// the next `forget`). Stored in the snapshot file as rustic's `delete` field.
+    pub protection: Option<Protection>,
+    /// The id this snapshot had before its protection was changed (restic's `original`).
+    pub original: Option<String>,
+}
+
+/// A snapshot's protection against retention.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Protection {
+    /// Never deleted by `forget`.
+    Forever,
+    /// Kept until this time, deleted by the first `forget` after it.
+    Until(Timestamp),
+}
+
+impl Protection {
+    pub(crate) fn from_delete(d: &DeleteOption) -> Option<Self> {
+        match d {
+            DeleteOption::NotSet => None,
+            DeleteOption::Never => Some(Self::Forever),
+            DeleteOption::After(t) => Some(Self::Until(t.timestamp())),
+        }
+    }
+
+    pub(crate) fn to_delete(p: Option<Self>) -> DeleteOption {
+        match p {
+            None => DeleteOption::NotSet,
+            Some(Self::Forever) => DeleteOption::Never,
+            Some(Self::Until(t)) => DeleteOption::After(t.to_zoned(jiff::tz::TimeZone::UTC)),
+        }
+    }
 }
 
 impl SnapshotInfo {
@@ -71,7 +104,7 @@ pub struct RestoreStats {
     pub bytes: u64,
 }
 
-fn info(snap: &SnapshotFile) -> SnapshotInfo {
+pub(crate) fn info(snap: &SnapshotFile) -> SnapshotInfo {
     SnapshotInfo {
         id: snap.id.to_hex().as_str().to_owned(),
         time: snap.time.timestamp(),
@@ -87,6 +120,8 @@ fn info(snap: &SnapshotFile) -> SnapshotInfo {
             data_added: s.data_added,
             data_added_packed: s.data_added_packed,
         }),
+        protection: Protection::from_delete(&snap.delete),
+        original: snap.original.map(|o| o.to_hex().as_str().to_owned()),
     }
 }
 
@@ -169,7 +204,7 @@ pub(crate) fn restore_dir<S: IndexedFull>(
     Ok(stats)
 }
 
-fn find<S: Open>(repo: &Repository<S>, id: &str) -> Result<SnapshotFile, StoreError> {
+pub(crate) fn find<S: Open>(repo: &Repository<S>, id: &str) -> Result<SnapshotFile, StoreError> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(StoreError::SnapshotNotFound(id.to_owned()));
     }

@@ -8,6 +8,7 @@
 
 mod daemon;
 pub mod fixtures;
+mod gate;
 mod gitcmd;
 mod http;
 mod process;
@@ -28,11 +29,12 @@ use std::sync::{Mutex, OnceLock};
 use tempfile::TempDir;
 
 pub use daemon::GitDaemon;
+pub use gate::Gate;
 pub use gitcmd::{GitEnv, TEST_EMAIL, TEST_EPOCH, TEST_NAME};
 pub use http::{basic_auth_header, GitHttpServer};
 pub use process::pid_exists;
 pub use reaper::{Reaped, ReapedExit, ReapedOutput};
-pub use s3::{S3Kind, S3Server, S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY};
+pub use s3::{S3Kind, S3Request, S3Server, S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY};
 pub use ssh::SshServer;
 pub use tmpfs::Tmpfs;
 

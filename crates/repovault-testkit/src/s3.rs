@@ -131,6 +131,181 @@ impl S3Server {
         }
     }
 
+    /// moto only: a bucket with Object Lock enabled and, with `days`, a default COMPLIANCE
+    /// retention for every new object (moto does not check signatures, so plain requests do).
+    pub fn create_locked_bucket(&self, bucket: &str, days: Option<u32>) -> io::Result<()> {
+        assert_eq!(self.kind, S3Kind::Moto, "Object Lock needs moto");
+        let (status, body) = self.raw(
+            "PUT",
+            &format!("/{bucket}"),
+            &[("x-amz-bucket-object-lock-enabled", "true")],
+            b"",
+        )?;
+        if status != 200 {
+            return Err(io::Error::other(format!(
+                "creating {bucket}: {status} {body}"
+            )));
+        }
+        if let Some(days) = days {
+            let conf = format!(
+                "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>{days}</Days></DefaultRetention></Rule></ObjectLockConfiguration>"
+            );
+            let (status, body) = self.raw(
+                "PUT",
+                &format!("/{bucket}?object-lock"),
+                &[],
+                conf.as_bytes(),
+            )?;
+            if status != 200 {
+                return Err(io::Error::other(format!(
+                    "locking {bucket}: {status} {body}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// moto only: writes an object directly (with the Content-MD5 locked buckets require).
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) -> io::Result<u16> {
+        use base64::Engine;
+        use md5::Digest;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
+        self.raw(
+            "PUT",
+            &format!("/{bucket}/{key}"),
+            &[("Content-MD5", &md5)],
+            body,
+        )
+        .map(|(status, _)| status)
+    }
+
+    /// moto only: locks one object version until `until` (RFC 3339), COMPLIANCE mode.
+    pub fn lock_object(&self, bucket: &str, key: &str, until: &str) -> io::Result<u16> {
+        use base64::Engine;
+        use md5::Digest;
+        let conf = format!(
+            "<Retention><Mode>COMPLIANCE</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>"
+        );
+        let md5 =
+            base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(conf.as_bytes()));
+        self.raw(
+            "PUT",
+            &format!("/{bucket}/{key}?retention"),
+            &[("Content-MD5", &md5)],
+            conf.as_bytes(),
+        )
+        .map(|(status, _)| status)
+    }
+
+    /// moto only: every version of the objects under `prefix` as (key, version id), delete
+    /// markers excluded.
+    pub fn object_versions(&self, bucket: &str, prefix: &str) -> io::Result<Vec<(String, String)>> {
+        let (status, body) = self.raw(
+            "GET",
+            &format!("/{bucket}?versions&prefix={prefix}&max-keys=1000"),
+            &[],
+            b"",
+        )?;
+        if status != 200 {
+            return Err(io::Error::other(format!(
+                "listing versions: {status} {body}"
+            )));
+        }
+        let mut out = Vec::new();
+        for part in body.split("<Version>").skip(1) {
+            let part = part.split("</Version>").next().unwrap_or_default();
+            let key = xml_field(part, "Key");
+            let version = xml_field(part, "VersionId");
+            if let (Some(k), Some(v)) = (key, version) {
+                out.push((k, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// moto only: the keys under `prefix` (current versions), up to 1000.
+    pub fn list_keys(&self, bucket: &str, prefix: &str) -> io::Result<Vec<String>> {
+        let (status, body) = self.raw(
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix={prefix}&max-keys=1000"),
+            &[],
+            b"",
+        )?;
+        if status != 200 {
+            return Err(io::Error::other(format!(
+                "listing {bucket}: {status} {body}"
+            )));
+        }
+        Ok(body
+            .split("<Contents>")
+            .skip(1)
+            .filter_map(|part| xml_field(part, "Key"))
+            .collect())
+    }
+
+    /// moto only: DELETE of one object version; returns the status (403 while it is locked).
+    pub fn delete_version(&self, bucket: &str, key: &str, version: &str) -> io::Result<u16> {
+        self.raw(
+            "DELETE",
+            &format!("/{bucket}/{key}?versionId={version}"),
+            &[],
+            b"",
+        )
+        .map(|(status, _)| status)
+    }
+
+    /// moto only: DELETE of an object without a version (a delete marker on versioned buckets).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> io::Result<u16> {
+        self.raw("DELETE", &format!("/{bucket}/{key}"), &[], b"")
+            .map(|(status, _)| status)
+    }
+
+    /// moto's request log: every S3 request it answered, in order.
+    pub fn requests(&self) -> Vec<S3Request> {
+        assert_eq!(self.kind, S3Kind::Moto, "the request log is moto's");
+        self.logs().lines().filter_map(S3Request::parse).collect()
+    }
+
+    /// One HTTP/1.1 request to the server. moto does not verify signatures but treats requests
+    /// without any as anonymous (refusing deletes), so a placeholder one is sent.
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.port,
+            body.len()
+        );
+        head.push_str(&format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={S3_ACCESS_KEY}/20260101/{S3_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        ));
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply)?;
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        let status = reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = reply
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("s3.log")).unwrap_or_default()
     }
@@ -139,6 +314,43 @@ impl S3Server {
         if let Some(mut p) = self.process.take() {
             p.stop("TERM", true);
         }
+    }
+}
+
+fn xml_field(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// One line of moto's request log: `127.0.0.1 - - [date] "PUT /bucket/key?x HTTP/1.1" 200 -`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Request {
+    pub method: String,
+    /// The path without the query, e.g. `/bucket/prefix/data/ab/ab12…`.
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
+
+impl S3Request {
+    fn parse(line: &str) -> Option<Self> {
+        let quoted = line.split('"').nth(1)?;
+        let after = line.split('"').nth(2)?;
+        let mut parts = quoted.split_whitespace();
+        let method = parts.next()?.to_owned();
+        let target = parts.next()?;
+        if !parts.next()?.starts_with("HTTP/") {
+            return None;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let status = after.split_whitespace().next()?.parse().ok()?;
+        Some(Self {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            status,
+        })
     }
 }
 

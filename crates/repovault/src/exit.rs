@@ -40,13 +40,21 @@ impl From<repovault_store::StoreError> for Failure {
 }
 
 impl Failure {
+    /// The message alone, as notifications and the daemon's status page show it.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Usage(e) => e.to_string(),
+            Self::Store(e) | Self::Other(e) => format!("{e:#}"),
+        }
+    }
+
     pub fn report(&self) -> ExitCode {
         let (code, err): (u8, String) = match self {
             Self::Usage(e) => (USAGE, e.to_string()),
             Self::Store(e) => (STORE, format!("{e:#}")),
             Self::Other(e) => (SOME_FAILED, format!("{e:#}")),
         };
-        eprintln!("error: {err}");
+        crate::output::error(&err);
         ExitCode::from(code)
     }
 }

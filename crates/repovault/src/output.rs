@@ -1,6 +1,7 @@
 //! Printing: JSON documents, human tables, and progress while a backup runs.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -8,6 +9,35 @@ use repovault_core::backup::Observer;
 use repovault_core::plan::RepoJob;
 use repovault_core::report::{RepoReport, RepoStatus};
 use serde::Serialize;
+
+/// Set when logs are JSON lines: then every line on stderr must be one, so messages go through
+/// the log instead of plain `eprintln!`.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+pub fn set_json_logs(on: bool) {
+    JSON_LOGS.store(on, Ordering::Relaxed);
+}
+
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
+}
+
+/// A problem for the person or the log collector reading stderr.
+pub fn error(msg: &str) {
+    if json_logs() {
+        tracing::error!("{msg}");
+    } else {
+        eprintln!("error: {msg}");
+    }
+}
+
+pub fn warning(msg: &str) {
+    if json_logs() {
+        tracing::warn!("{msg}");
+    } else {
+        eprintln!("warning: {msg}");
+    }
+}
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::exit::Failure> {
     let text =
@@ -39,7 +69,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: usize) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (std::io::stderr().is_terminal() && !json_logs()).then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
                 ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
@@ -110,6 +140,14 @@ impl Observer for Progress {
                 bar.inc(1);
                 bar.println(line);
             }
+            None if json_logs() => match &r.error {
+                Some(e) => {
+                    tracing::warn!(source = %r.source, repo = %r.repo, kind = %e.kind, "backup failed: {}", e.message)
+                }
+                None => {
+                    tracing::info!(source = %r.source, repo = %r.repo, refs = r.refs, new_objects = r.new_objects, bytes_added = r.bytes_added, "backed up")
+                }
+            },
             None => eprintln!("{line}"),
         }
     }

@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use repovault_core::config::{Config, SourceConfig, SourceKind};
+use repovault_core::config::{Config, HumanDuration, SourceConfig, SourceKind};
+use repovault_core::retention::Policy;
 use repovault_core::secret::SecretSource;
 use repovault_store::StoreLocation;
 use secrecy::SecretString;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, KeepArgs, NewPasswordArgs};
 use crate::exit::{Failure, UsageError};
 
 /// Every environment variable repovault reads, declared once.
@@ -22,6 +24,11 @@ pub mod env {
     pub const PASSWORD_FILE: &str = "REPOVAULT_PASSWORD_FILE";
     pub const PASSWORD_COMMAND: &str = "REPOVAULT_PASSWORD_COMMAND";
     pub const LOG: &str = "REPOVAULT_LOG";
+    pub const LOG_FORMAT: &str = "REPOVAULT_LOG_FORMAT";
+    /// The new password of `key add` / `key passwd`, and where else it may come from.
+    pub const NEW_PASSWORD: &str = "REPOVAULT_NEW_PASSWORD";
+    pub const NEW_PASSWORD_FILE: &str = "REPOVAULT_NEW_PASSWORD_FILE";
+    pub const NEW_PASSWORD_COMMAND: &str = "REPOVAULT_NEW_PASSWORD_COMMAND";
     /// Where `verify` restores into without `--tmp-dir`.
     pub const TMPDIR: &str = "TMPDIR";
 }
@@ -109,6 +116,87 @@ impl Settings {
         source
             .resolve()
             .map_err(|e| UsageError(format!("store password: {e}")).into())
+    }
+
+    /// Where the daemon keeps its state (recent runs, each repository's last outcome).
+    pub fn daemon_state_path(&self) -> PathBuf {
+        self.cache_dir.join("daemon").join("state.json")
+    }
+
+    /// `--listen`, else `[daemon] listen`, else the default.
+    pub fn daemon_listen(&self, cli: Option<std::net::SocketAddr>) -> std::net::SocketAddr {
+        cli.unwrap_or(self.config.daemon.listen)
+    }
+
+    /// The retention policy: the command line's `--keep-*` if any is given (they replace the
+    /// config's as a whole), else `[retention]`. Also says where it came from.
+    pub fn retention(&self, keep: &KeepArgs) -> Result<(Policy, &'static str), Failure> {
+        let cli = [
+            keep.keep_last,
+            keep.keep_hourly,
+            keep.keep_daily,
+            keep.keep_weekly,
+            keep.keep_monthly,
+            keep.keep_yearly,
+        ]
+        .iter()
+        .any(Option::is_some)
+            || keep.keep_within.is_some();
+        let (policy, from) = if cli {
+            let p = Policy {
+                last: keep.keep_last.unwrap_or(0),
+                hourly: keep.keep_hourly.unwrap_or(0),
+                daily: keep.keep_daily.unwrap_or(0),
+                weekly: keep.keep_weekly.unwrap_or(0),
+                monthly: keep.keep_monthly.unwrap_or(0),
+                yearly: keep.keep_yearly.unwrap_or(0),
+                within: keep.keep_within.map(HumanDuration::get),
+            };
+            (p, "the command line")
+        } else if self.config.retention.is_set() {
+            (self.config.retention.policy(), "[retention] in the config")
+        } else {
+            return Err(UsageError(
+                "no retention policy: pass --keep-last/--keep-daily/… or set [retention] in the config".into(),
+            )
+            .into());
+        };
+        policy
+            .validate()
+            .map_err(|e| UsageError(format!("{e} (policy from {from})")))?;
+        Ok((policy, from))
+    }
+
+    /// The prune grace period: `--grace`, else `[prune] grace`.
+    pub fn grace(&self, cli: Option<HumanDuration>) -> Duration {
+        cli.unwrap_or(self.config.prune.grace).get()
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        self.config.prune.lease_ttl.get()
+    }
+
+    /// The new password of `key add` / `key passwd`: `--new-password-file` /
+    /// `--new-password-command` (or their variables), else `REPOVAULT_NEW_PASSWORD`.
+    pub fn new_password(&self, args: &NewPasswordArgs) -> Result<SecretString, Failure> {
+        let source = SecretSource::from_options(
+            None,
+            args.new_password_file.as_deref(),
+            args.new_password_command.as_deref(),
+            None,
+        )
+        .or_else(|| {
+            std::env::var_os(env::NEW_PASSWORD).map(|_| SecretSource::Env(env::NEW_PASSWORD.into()))
+        })
+        .ok_or_else(|| {
+            UsageError(format!(
+                "no new password given: set {}, or pass --new-password-file or --new-password-command (never on the command line itself)",
+                env::NEW_PASSWORD
+            ))
+        })?;
+        source
+            .resolve()
+            .map_err(|e| UsageError(format!("new password: {e}")).into())
     }
 
     /// Adds the `--url` repositories as a source of their own.

@@ -111,7 +111,14 @@ pub(crate) fn ensure_cache(
     let marker = std::fs::read_to_string(&dirs.marker).ok();
     let valid = !dirs.dirty.exists()
         && match previous {
-            Some(p) => marker.as_deref() == Some(p.id.as_str()) && dirs.git.refs_path().is_file(),
+            // A snapshot whose protection was changed has a new id and the backed-up one as
+            // its `original`; its content is the same.
+            Some(p) => {
+                let recorded = marker.as_deref();
+                (recorded == Some(p.id.as_str())
+                    || (recorded.is_some() && recorded == p.original.as_deref()))
+                    && dirs.git.refs_path().is_file()
+            }
             None => marker.is_none(),
         };
     if valid {

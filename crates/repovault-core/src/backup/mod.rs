@@ -4,7 +4,9 @@
 //!
 //! Work runs on `concurrency` worker threads, snapshot writes included: rustic's backups share
 //! only the index loaded at the start, which they do not change, and the restic format is made
-//! for concurrent writers. One repository failing never stops the others.
+//! for concurrent writers. One repository failing never stops the others. A stop request
+//! ([`Cancel`]) is honoured between repositories: those in flight finish, the rest are not
+//! started.
 
 mod cache;
 mod git;
@@ -22,8 +24,9 @@ use cache::{cache_err, ensure_cache, lock_cache, private_dir, CacheDirs};
 use git::ChainOptions;
 
 use crate::plan::RepoJob;
-use crate::report::{NewBase, RepoError, RepoReport, RepoStatus, RunReport};
+use crate::report::{NewBase, RepoError, RepoReport, RepoStatus, RunReport, SnapshotRef};
 use crate::snapshots::RepoSnapshots;
+use crate::Cancel;
 
 #[derive(Debug, Clone)]
 pub struct BackupSettings {
@@ -36,6 +39,8 @@ pub struct BackupSettings {
     pub force_new_base: bool,
     /// A local store with less free space is not written to (checked before every snapshot).
     pub min_free_bytes: u64,
+    /// Checked before each repository starts.
+    pub cancel: Cancel,
 }
 
 /// Hooks for progress display; called from worker threads.
@@ -78,6 +83,9 @@ pub fn backup(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
+                if settings.cancel.is_cancelled() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
                 observer.repo_started(job);
@@ -94,12 +102,17 @@ pub fn backup(
     let reports = reports
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok(RunReport::new(
-        run_id,
-        started,
-        store.location().to_string(),
-        reports,
-    ))
+    let not_started = jobs.len() - reports.len();
+    let mut report = RunReport::new(run_id, started, store.location().to_string(), reports);
+    match store.size_bytes() {
+        Ok(n) => report.store_size_bytes = Some(n),
+        Err(e) => tracing::warn!("could not measure the store: {e}"),
+    }
+    if not_started > 0 {
+        report.cancelled = true;
+        report.totals.not_started = not_started;
+    }
+    Ok(report)
 }
 
 fn run_id(t: Timestamp) -> String {
@@ -168,6 +181,10 @@ fn backup_one(
         cache_rebuilt: false,
         snapshot: None,
         previous_snapshots: history.count(),
+        latest_snapshot: history.latest().map(|s| SnapshotRef {
+            id: s.id.clone(),
+            time: s.time,
+        }),
         duration_ms: 0,
     };
     if let Err(failure) = run_one(store, job, history, settings, run_id, &mut report) {
@@ -239,6 +256,10 @@ fn run_one(
     let snap = store.snapshot_dir(&new)?;
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
     dirs.mark_stored(&snap.id)?;
+    report.latest_snapshot = Some(SnapshotRef {
+        id: snap.id.clone(),
+        time: snap.time,
+    });
     report.snapshot = Some(snap.id);
     Ok(())
 }

@@ -9,10 +9,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod daemon;
 mod duration;
+mod notify;
+mod retention;
 mod source;
 
+pub use daemon::{CronSchedule, DaemonConfig, JobKind, ScheduleConfig, DEFAULT_LISTEN};
 pub use duration::{parse_duration, HumanDuration};
+pub use notify::{NotifyConfig, NotifyEvent, NotifyKind, MAX_RETRIES};
+pub use retention::{PruneConfig, RetentionConfig, SHORT_GRACE};
 pub use source::{SourceConfig, SourceKind};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,8 +28,18 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub backup: BackupConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub prune: PruneConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    #[serde(default, rename = "schedule")]
+    pub schedules: Vec<ScheduleConfig>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<NotifyConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -172,6 +188,8 @@ impl Config {
                 "backup.chain_max_links must be between 1 and {MAX_CHAIN_LINKS}"
             )));
         }
+        self.retention.validate()?;
+        self.prune.validate()?;
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
             if !names.insert(s.name.as_str()) {
@@ -181,6 +199,36 @@ impl Config {
                 )));
             }
             s.validate()?;
+        }
+        self.validate_schedules()?;
+        for (i, n) in self.notify.iter().enumerate() {
+            n.validate(i)?;
+        }
+        Ok(())
+    }
+
+    fn validate_schedules(&self) -> Result<(), ConfigError> {
+        self.daemon.time_zone()?;
+        let mut tasks = std::collections::BTreeSet::new();
+        for s in &self.schedules {
+            let task = s.task_name();
+            if let Some(source) = &s.source {
+                if s.job != JobKind::Backup {
+                    return Err(ConfigError::Invalid(format!(
+                        "schedule {task:?}: `source` applies to backup jobs only"
+                    )));
+                }
+                if !self.sources.iter().any(|c| &c.name == source) {
+                    return Err(ConfigError::Invalid(format!(
+                        "schedule {task:?}: no source named {source:?}"
+                    )));
+                }
+            }
+            if !tasks.insert(task.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "two schedules run {task:?}; put both times into one cron expression or give them different sources"
+                )));
+            }
         }
         Ok(())
     }
@@ -260,6 +308,28 @@ urls = ["https://git.example.com/org/app.git", "ssh://git@host:22/org/lib.git", 
         let text = ISSUE_SHAPE.replace("concurrency = 8", "concurency = 8");
         let err = Config::parse(&text, Path::new("t.toml")).expect_err("typo");
         assert!(err.to_string().contains("concurency"), "{err}");
+    }
+
+    #[test]
+    fn retention_and_prune_as_the_deployment_writes_them() {
+        let text = r#"
+[retention]
+keep_last = 1
+keep_daily = 7
+keep_weekly = 4
+keep_monthly = 12
+[prune]
+grace = "24h"
+"#;
+        let c = Config::parse(text, Path::new("t.toml")).expect("valid");
+        let p = c.retention.policy();
+        assert_eq!((p.last, p.daily, p.weekly, p.monthly), (1, 7, 4, 12));
+        assert_eq!(c.prune.grace.get().as_secs(), 86_400);
+        assert_eq!(Config::default().prune.grace.get().as_secs(), 86_400);
+        let keeps_nothing = "[retention]\nkeep_daily = 0\n";
+        let err = Config::parse(keeps_nothing, Path::new("t.toml")).expect_err("keeps nothing");
+        assert!(err.to_string().contains("keeps nothing"), "{err}");
+        assert!(Config::parse("[retention]\nkeep_dayly = 3\n", Path::new("t")).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use repovault_core::snapshots::repo_of;
 use repovault_core::RepoName;
-use repovault_store::SnapshotInfo;
+use repovault_store::{Protection, SnapshotInfo};
 use serde::Serialize;
 
 use crate::cli::SnapshotsArgs;
@@ -39,13 +39,18 @@ pub fn run(settings: &Settings, args: &SnapshotsArgs) -> Result<u8, Failure> {
         return Ok(OK);
     }
     println!(
-        "{:<8}  {:<20}  {:<24}  {:<40}  {:>10}",
+        "{:<8}  {:<20}  {:<24}  {:<40}  {:>10}  PROTECTED",
         "ID", "TIME", "HOST", "REPO", "ADDED"
     );
     for r in &rows {
         let s = r.snapshot;
+        let protected = match s.protection {
+            None => String::new(),
+            Some(Protection::Forever) => "forever".to_owned(),
+            Some(Protection::Until(t)) => format!("until {}", t.strftime("%Y-%m-%d %H:%M")),
+        };
         println!(
-            "{:<8}  {:<20}  {:<24}  {:<40}  {:>10}",
+            "{:<8}  {:<20}  {:<24}  {:<40}  {:>10}  {protected}",
             s.short_id(),
             s.time.strftime("%Y-%m-%d %H:%M:%S"),
             s.host,

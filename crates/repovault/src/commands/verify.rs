@@ -1,7 +1,10 @@
+//! `repovault verify`, and the daemon's verify jobs.
+
 use repovault_core::verify::{
-    verify, RepoVerification, VerifyError, VerifyObserver, VerifyRequest,
+    verify, RepoVerification, VerifyError, VerifyObserver, VerifyReport, VerifyRequest,
 };
-use repovault_core::RepoName;
+use repovault_core::{Cancel, RepoName};
+use repovault_daemon::{JobOutcome, Outcome};
 use repovault_store::SnapshotInfo;
 
 use crate::cli::VerifyArgs;
@@ -37,6 +40,61 @@ impl VerifyObserver for Lines {
     }
 }
 
+/// Verifies what `req` selects; the daemon's verify jobs and the command share it.
+pub fn verify_store(
+    settings: &Settings,
+    req: &VerifyRequest,
+    observer: &dyn VerifyObserver,
+) -> Result<VerifyReport, Failure> {
+    let store = super::open_indexed(settings)?;
+    verify(&store, req, observer).map_err(|e| match e {
+        VerifyError::Store(s) => Failure::from(s),
+        VerifyError::TempDir { .. } => Failure::Other(e.into()),
+        other => UsageError(other.to_string()).into(),
+    })
+}
+
+/// How a verify run went, for the daemon's state, metrics and notifications.
+pub fn outcome_of(result: &Result<VerifyReport, Failure>) -> JobOutcome {
+    let report = match result {
+        Ok(r) => r,
+        Err(f) => return JobOutcome::failed(f.message()),
+    };
+    let mut summary = format!(
+        "verified {} of {} repositories: {} ok, {} failed",
+        report.repos.len(),
+        report.candidates,
+        report.ok,
+        report.failed
+    );
+    if report.cancelled {
+        summary.push_str(&format!(
+            "; stopped early, {} not started",
+            report.not_started
+        ));
+    }
+    let failed: Vec<String> = report
+        .repos
+        .iter()
+        .filter(|r| !r.ok)
+        .take(10)
+        .map(|r| match r.problems.first() {
+            Some(p) => format!("{}: {p}", r.repo),
+            None => r.repo.clone(),
+        })
+        .collect();
+    JobOutcome {
+        outcome: if report.all_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        summary,
+        error: (!failed.is_empty()).then(|| failed.join("; ")),
+        backup: None,
+    }
+}
+
 pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
     let repo = args
         .repo
@@ -47,6 +105,8 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
     if args.sample == Some(0) {
         return Err(UsageError("--sample must be at least 1".into()).into());
     }
+    let cancel = Cancel::new();
+    crate::signals::cancel_on_signal(cancel.clone());
     let req = VerifyRequest {
         repo,
         host: args.host.clone(),
@@ -54,13 +114,9 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
         sample: args.sample,
         seed: args.seed,
         tmp_dir: crate::settings::verify_tmp_dir(args.tmp_dir.as_deref()),
+        cancel,
     };
-    let store = super::open_indexed(settings)?;
-    let report = verify(&store, &req, &Lines).map_err(|e| match e {
-        VerifyError::Store(s) => Failure::from(s),
-        VerifyError::TempDir { .. } => Failure::Other(e.into()),
-        other => UsageError(other.to_string()).into(),
-    })?;
+    let report = verify_store(settings, &req, &Lines)?;
     if args.json {
         print_json(&report)?;
     } else {
@@ -81,6 +137,12 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
             ),
             None => String::new(),
         };
+        if report.cancelled {
+            println!(
+                "stopped on request: {} repositories were not verified",
+                report.not_started
+            );
+        }
         println!(
             "verified {} {}{sampled}: {} ok, {} failed, {} problem(s)",
             report.repos.len(),

@@ -5,7 +5,7 @@
 
 use repovault_testkit::{fixtures, upstream, TestEnv};
 
-use crate::checks::*;
+use crate::common::*;
 use crate::support::*;
 
 const CONFIG: &str = "[backup]\nchain_max_links = 4\nchain_max_increments_percent = 50\nchain_max_unreachable_percent = 10\n";
@@ -189,15 +189,11 @@ fn old_chains_leave_the_store_with_their_last_snapshot() {
     let snaps = rv.snapshots("acme/app");
     assert_eq!(snaps.len(), 4);
     let size_before = store_bytes(&rv);
-    // The two snapshots of the old chain go; repovault's own forget/prune will do this.
-    let old: Vec<&str> = snaps[..2]
-        .iter()
-        .map(|s| s["id"].as_str().expect("id"))
-        .collect();
-    let mut args = vec!["forget"];
-    args.extend(&old);
-    restic(&rv, &args);
-    restic(&rv, &["prune"]);
+    // The two snapshots of the old chain go; prune marks their data, and with no grace the
+    // next prune deletes it.
+    rv.run(&["forget", "--keep-last", "2", "--prune", "--grace", "0s"])
+        .ok();
+    rv.run(&["prune", "--grace", "0s"]).ok();
     let size_after = store_bytes(&rv);
     assert!(
         size_after + (BIG as u64) * 9 / 10 < size_before,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use repovault_testkit::{fixtures, upstream, Reaped, ReapedExit, TestEnv};
 
-use crate::checks::*;
+use crate::common::*;
 use crate::support::*;
 
 /// Runs actually interrupted by the kill (the rest finished before it came).

@@ -4,7 +4,7 @@
 
 use repovault_testkit::{fixtures, upstream, TestEnv, Tmpfs};
 
-use crate::checks::*;
+use crate::common::*;
 use crate::support::*;
 
 const MIB: u64 = 1 << 20;
@@ -111,6 +111,20 @@ fn a_full_disk_never_breaks_the_store_and_the_next_run_completes() {
         "{}",
         refused.stderr
     );
+    assert_eq!(files(&rv.store), before);
+    // So do forget and prune (their dry runs only read).
+    for args in [["forget", "--keep-last", "1"], ["prune", "--grace", "0s"]] {
+        let mut all = args.to_vec();
+        all.extend(["--config", strict.as_str()]);
+        let run = rv.run(&all);
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("not enough free space"),
+            "{}",
+            run.stderr
+        );
+    }
+    rv.run(&["prune", "--dry-run", "--config", &strict]).ok();
     assert_eq!(files(&rv.store), before);
 
     // With space, the next run completes and everything restores.

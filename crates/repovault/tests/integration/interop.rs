@@ -41,7 +41,7 @@ fn disaster_recovery_steps_from_the_docs_work() {
     rv.backup_url(&bare);
 
     let target = env.root().join("recovered");
-    crate::checks::run_dr_steps(&env, &rv, "acme/app", None, &target);
+    crate::common::run_dr_steps(&env, &rv, "acme/app", None, &target);
     assert_restored(&env, &target, &refs_of(&env, &bare), "refs/heads/main");
 }
 

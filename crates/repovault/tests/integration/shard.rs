@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use repovault_testkit::{fixtures, upstream, S3Kind, S3Server, TestEnv};
 use sha2::{Digest, Sha256};
 
-use crate::checks::*;
+use crate::common::*;
 use crate::support::*;
 
 const SHARDS: u64 = 4;

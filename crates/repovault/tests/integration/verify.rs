@@ -272,3 +272,35 @@ fn damaged_store_data_fails_verification() {
     assert!(p["area"] == "store" || p["area"] == "git", "{report:#}");
     assert!(!p["message"].as_str().unwrap_or("").is_empty());
 }
+
+/// The daemon runs `verify` schedules with the same code: a good store verifies, a damaged one
+/// fails the job and names the problem.
+#[test]
+fn the_daemon_runs_verify_jobs() {
+    let env = TestEnv::new();
+    let root = env.root().join("repos");
+    let repos = [fixtures::standard(&env, &root, "acme/app")];
+    let rv = Rv::new(&env);
+    backup_all(&rv, &repos);
+    let port = repovault_testkit::free_port();
+    let config = rv.config(&format!(
+        "[daemon]\nlisten = \"127.0.0.1:{port}\"\n[[schedule]]\njob = \"verify\"\ncron = \"*/2 * * * * *\"\n"
+    ));
+    let mut daemon = crate::daemon::Daemon::start(&rv, &config, port);
+    let run = crate::receiver::eventually(60, "a finished verify run", || {
+        let s = daemon.status();
+        let last = crate::daemon::task(&s, "verify")["last_run"].clone();
+        last["outcome"]
+            .as_str()
+            .is_some_and(|o| o != "running")
+            .then_some(last)
+    });
+    assert_eq!(run["outcome"], "success", "{run:#}");
+    assert!(
+        run["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("1 ok, 0 failed")),
+        "{run:#}"
+    );
+    assert_eq!(daemon.stop(), 0, "{}", daemon.logs());
+}

@@ -100,6 +100,7 @@ imagePullSecrets:
 priorityClassName: {{ . }}
 {{- end }}
 restartPolicy: {{ .restartPolicy }}
+terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
 securityContext:
   {{- toYaml $v.podSecurityContext | nindent 2 }}
 containers:

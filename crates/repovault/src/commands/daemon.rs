@@ -1,0 +1,155 @@
+//! `repovault daemon`: the config's schedules, the HTTP endpoints and the status page
+//! (crates/repovault-daemon), with jobs run through [`CliRunner`] — the same code the one-shot
+//! commands use.
+
+use std::sync::Arc;
+
+use repovault_core::backup::Observer;
+use repovault_core::config::JobKind;
+use repovault_core::plan::RepoJob;
+use repovault_core::report::{RepoReport, RepoStatus};
+use repovault_core::Cancel;
+use repovault_daemon::{JobOutcome, JobRunner, Options, Task};
+
+use crate::cli::DaemonArgs;
+use crate::exit::{Failure, UsageError, OK};
+use crate::settings::Settings;
+
+/// Whether this build can run `kind`. Every kind parses and is scheduled; the ones that cannot
+/// run fail each run loudly (see [`CliRunner::run`]).
+pub fn available(kind: JobKind) -> bool {
+    matches!(kind, JobKind::Backup | JobKind::Verify)
+}
+
+/// Runs the daemon's tasks with the binary's commands.
+struct CliRunner {
+    settings: Settings,
+}
+
+impl JobRunner for CliRunner {
+    fn run(&self, task: &Task, cancel: &Cancel) -> JobOutcome {
+        match task.kind {
+            JobKind::Backup => {
+                let result = super::backup::plan_jobs(&self.settings, task.source.as_deref())
+                    .and_then(|jobs| {
+                        super::backup::run_jobs(&self.settings, &jobs, None, false, cancel.clone(), &LogObserver)
+                    });
+                super::backup::outcome_of(&result)
+            }
+            JobKind::Verify => {
+                let req = repovault_core::verify::VerifyRequest {
+                    tmp_dir: crate::settings::verify_tmp_dir(None),
+                    cancel: cancel.clone(),
+                    ..Default::default()
+                };
+                let result = super::verify::verify_store(&self.settings, &req, &LogObserver);
+                super::verify::outcome_of(&result)
+            }
+            // Each of these becomes one match arm calling its command's library function, as
+            // backup does above.
+            JobKind::Forget | JobKind::Prune | JobKind::Check => {
+                JobOutcome::failed(format!(
+                    "the {} job is not available in this build of repovault (no `repovault {}` command); nothing was done",
+                    task.kind, task.kind
+                ))
+            }
+        }
+    }
+}
+
+/// One log line per repository, with fields a log collector can index.
+struct LogObserver;
+
+impl repovault_core::verify::VerifyObserver for LogObserver {
+    fn finished(&self, r: &repovault_core::verify::RepoVerification) {
+        if r.ok {
+            tracing::info!(host = %r.host, repo = %r.repo, snapshot = %r.snapshot, "verified");
+        } else {
+            for p in &r.problems {
+                tracing::warn!(host = %r.host, repo = %r.repo, snapshot = %r.snapshot, "verify: {p}");
+            }
+        }
+    }
+}
+
+impl Observer for LogObserver {
+    fn repo_started(&self, job: &RepoJob) {
+        tracing::debug!(source = %job.source, repo = %job.name, "backup started");
+    }
+
+    fn repo_finished(&self, r: &RepoReport) {
+        match (&r.status, &r.error) {
+            (RepoStatus::Failed, Some(e)) => tracing::warn!(
+                source = %r.source,
+                repo = %r.repo,
+                kind = %e.kind,
+                "backup failed: {}",
+                e.message
+            ),
+            _ => tracing::info!(
+                source = %r.source,
+                repo = %r.repo,
+                refs = r.refs,
+                new_objects = r.new_objects,
+                bytes_added = r.bytes_added,
+                "backed up"
+            ),
+        }
+    }
+}
+
+pub fn run(settings: Settings, args: &DaemonArgs) -> Result<u8, Failure> {
+    let listen = settings.daemon_listen(args.listen);
+    let location = settings.store_location()?;
+    // The password is read for every run; reading it once now makes a missing one a start-up
+    // error rather than a failure at the first scheduled run.
+    settings.password()?;
+    let time_zone = settings
+        .config
+        .daemon
+        .time_zone()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let notifier = super::after::notifier(&settings)?;
+    if settings.config.schedules.is_empty() {
+        tracing::warn!(
+            "no [[schedule]] in the config: the daemon serves its status page but runs nothing"
+        );
+    }
+    for s in settings
+        .config
+        .schedules
+        .iter()
+        .filter(|s| !available(s.job))
+    {
+        tracing::error!(
+            "schedule {:?}: the {} job is not available in this build; each of its runs will fail",
+            s.task_name(),
+            s.job
+        );
+    }
+    let options = Options {
+        listen,
+        state_path: settings.daemon_state_path(),
+        store: location.to_string(),
+        schedules: settings.config.schedules.clone(),
+        history: settings.config.daemon.history.get(),
+        time_zone,
+    };
+    let runner = Arc::new(CliRunner { settings });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(anyhow::anyhow!("starting the runtime: {e}")))?;
+    rt.block_on(async move {
+        let signals = crate::signals::Signals::install()
+            .map_err(|e| Failure::Other(anyhow::anyhow!("installing signal handlers: {e}")))?;
+        repovault_daemon::run(options, runner, notifier, signals.stop_requested())
+            .await
+            .map_err(|e| match e {
+                repovault_daemon::DaemonError::Bind { .. } => UsageError(e.to_string()).into(),
+                other => Failure::Other(other.into()),
+            })
+    })?;
+    Ok(OK)
+}
