@@ -221,12 +221,15 @@ fn old_chains_leave_the_store_with_their_last_snapshot() {
 fn consolidated_bases_cost_little_and_survive_duplicate_objects() {
     let env = TestEnv::new();
     let bare = fixtures::standard(&env, &env.root().join("repos"), "acme/app");
+    // A new base differs from the old chain at its two ends: a header naming today's refs, and
+    // the seam to the increments. Each costs one chunk of the store (about 1 MiB, at most
+    // 8 MiB, boundaries that differ from store to store), so the base is large against them.
     upstream::commit(
         &env,
         &bare,
         "main",
         "data.bin",
-        &noise(21, 4_000_000),
+        &noise(21, 40_000_000),
         "data",
     );
     let rv = Rv::new(&env);
