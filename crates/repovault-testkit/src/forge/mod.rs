@@ -146,7 +146,14 @@ impl ForgeSim {
         auth.token_lifetime_secs = opts.token_lifetime.as_secs().max(1);
         let mut limits = limits::Limits::default();
         limits.set_window(opts.rate_window);
-        let info = info(&world, &web, &tls.ca_path, &root, &opts.fixture);
+        let info = info(
+            &world,
+            &web,
+            &tls.ca_path,
+            &root,
+            &opts.fixture,
+            &git.pids(),
+        );
         let shared = Arc::new(Shared {
             state: Mutex::new(SimState {
                 world,
@@ -347,6 +354,7 @@ fn info(
     ca_path: &Path,
     data_dir: &Path,
     fixture: &Fixture,
+    git_pids: &[u32],
 ) -> serde_json::Value {
     let app = world.apps.first().map(|a| {
         serde_json::json!({
@@ -374,6 +382,7 @@ fn info(
         "ca_path": ca_path,
         "app": app,
         "data_dir": data_dir,
+        "git_server_pids": git_pids,
     })
 }
 

@@ -146,7 +146,14 @@ pub(crate) async fn serve(
     let if_none_match = header("if-none-match");
     let conditional = if_none_match.is_some() || header("if-modified-since").is_some();
     let graphql = path == "/graphql";
-    let accept = header("accept").unwrap_or_default();
+    // Every Accept header counts (clients may send a generic one and a specific one).
+    let accept = parts
+        .headers
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
 
     let (resp, slow) = {
         let mut st = shared.lock();
