@@ -116,6 +116,10 @@ impl ForgeSim {
 
     pub fn start_with(opts: SimOptions) -> io::Result<ForgeSim> {
         let started = Instant::now();
+        // Bound first: a taken port fails before minutes of fixture building.
+        let listener = StdListener::bind(opts.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
         let env = TestEnv::try_new()?;
         let root = env.root().to_path_buf();
         let repos_root = root.join("repos");
@@ -138,9 +142,6 @@ impl ForgeSim {
         let secret = util::random_secret();
         let git_password = util::sign(&secret, "git-server");
         let git = GitHttpServer::start(&repos_root, "forge-sim", &git_password)?;
-        let listener = StdListener::bind(opts.listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let web = format!("https://{addr}");
         let mut auth = auth::AuthState::new(secret);
         auth.token_lifetime_secs = opts.token_lifetime.as_secs().max(1);

@@ -37,7 +37,18 @@ fn read_json(path: &Path) -> Value {
 /// simulator's CA; returns its combined output.
 fn run(api: &Api, env: &TestEnv, args: &[&str], out: &Path) -> String {
     let token_file = env.root().join("token");
-    std::fs::write(&token_file, format!("{}\n", api.token)).expect("writing the token file");
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&token_file)
+            .expect("creating the token file");
+        writeln!(f, "{}", api.token).expect("writing the token file");
+    }
     let mut cmd = github_backup();
     env.git_isolation().apply(&mut cmd);
     cmd.args(args)
