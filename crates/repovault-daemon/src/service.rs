@@ -343,7 +343,7 @@ fn track(shared: &Shared, handle: JoinHandle<()>) {
 }
 
 fn finish(shared: &Shared, task: &Task, id: u64, finished: Timestamp, outcome: &JobOutcome) {
-    let record = {
+    {
         let mut st = shared.state();
         if let (JobKind::Backup, Some(report)) = (task.kind, &outcome.backup) {
             st.record_backup(report, task.source.as_deref());
@@ -357,16 +357,17 @@ fn finish(shared: &Shared, task: &Task, id: u64, finished: Timestamp, outcome: &
         });
         st.prune(finished, shared.options.history);
         shared.save(&st);
+        // Metrics are updated while the state is still locked: whoever sees the run finished
+        // on /api/status must find its figures on /metrics too.
         shared.metrics.set_repositories(st.repos.values());
-        record
-    };
-    if let Some(report) = &outcome.backup {
-        shared.metrics.observe_backup(report);
+        if let Some(report) = &outcome.backup {
+            shared.metrics.observe_backup(report);
+        }
+        if let Some(r) = &record {
+            shared.metrics.observe_run(r, true);
+        }
+        shared.metrics.set_running(&task.name, false);
     }
-    if let Some(r) = &record {
-        shared.metrics.observe_run(r, true);
-    }
-    shared.metrics.set_running(&task.name, false);
     lock(&shared.running).remove(&task.name);
     match outcome.outcome {
         Outcome::Success => {
