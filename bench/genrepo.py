@@ -5,14 +5,15 @@ Everything comes from a seeded PRNG (random.Random), so the same arguments alway
 objects and the same commit ids.
 
   genrepo.py create --seed S --profile small|medium|big      | git fast-import --quiet
-  genrepo.py append --seed S --round R --git-dir D --commits N [--binary-bytes B]
+  genrepo.py append --seed S --round R --git-dir D --commits N [--binary-bytes B] [--ref REF]
                                                                  | git fast-import --quiet
 
 `create` makes a history on refs/heads/main (text files edited a few lines at a time, binary
 files of incompressible bytes for the medium and big profiles), a few feature branches and
-annotated tags. `append` adds N commits on top of refs/heads/main of an existing repository:
-line edits of existing text files (read back with `git cat-file`) plus, when --binary-bytes is
-given, one new incompressible binary file of that size spread over the commits.
+annotated tags. `append` adds N commits on top of refs/heads/main (or --ref, which is created from
+main when it does not exist) of an existing repository: line edits of existing text files (read
+back with `git cat-file`) plus, when --binary-bytes is given, one new incompressible binary file
+of that size spread over the commits.
 """
 
 import argparse
@@ -161,14 +162,21 @@ def git(git_dir, *args, input=None):
                           check=True, stdout=subprocess.PIPE).stdout
 
 
+def ref_exists(git_dir, ref):
+    return subprocess.run(["git", "--git-dir", git_dir, "rev-parse", "-q", "--verify", ref],
+                          stdout=subprocess.DEVNULL).returncode == 0
+
+
 def append(args):
     rng = random.Random(f"append:{args.seed}:{args.round}")
-    tip_time = int(git(args.git_dir, "log", "-1", "--format=%ct", "refs/heads/main").strip())
-    paths = [p for p in git(args.git_dir, "ls-tree", "-r", "--name-only", "refs/heads/main")
+    ref = args.ref
+    base = ref if ref_exists(args.git_dir, ref) else "refs/heads/main"
+    tip_time = int(git(args.git_dir, "log", "-1", "--format=%ct", base).strip())
+    paths = [p for p in git(args.git_dir, "ls-tree", "-r", "--name-only", base)
              .decode().splitlines() if p.endswith(".rs")]
     files = {}
     for path in paths:
-        files[path] = git(args.git_dir, "cat-file", "blob", f"refs/heads/main:{path}").decode().splitlines()
+        files[path] = git(args.git_dir, "cat-file", "blob", f"{base}:{path}").decode().splitlines()
     s = Stream(sys.stdout.buffer)
     when = tip_time
     binary_left = args.binary_bytes
@@ -182,8 +190,8 @@ def append(args):
             size = binary_left if i == args.commits - 1 else min(binary_left, args.binary_bytes // args.commits + 1)
             out.append((f"assets/r{args.round:02d}_{i:03d}.bin", rng.randbytes(size)))
             binary_left -= size
-        s.commit("refs/heads/main", when, f"round {args.round} change {i}\n", out,
-                 parent="refs/heads/main^0" if i == 0 else None)
+        s.commit(ref, when, f"round {args.round} change {i}\n", out,
+                 parent=f"{base}^0" if i == 0 else None)
     s.w("checkpoint\n")
 
 
@@ -199,6 +207,7 @@ def main():
     a.add_argument("--git-dir", required=True)
     a.add_argument("--commits", type=int, required=True)
     a.add_argument("--binary-bytes", type=int, default=0)
+    a.add_argument("--ref", default="refs/heads/main")
     args = ap.parse_args()
     create(args) if args.cmd == "create" else append(args)
 

@@ -12,6 +12,7 @@ pub mod restore;
 pub mod retention;
 pub mod secret;
 pub mod snapshots;
+pub mod verify;
 
 pub use cancel::Cancel;
 pub use name::{NameError, RepoName};

@@ -38,6 +38,9 @@ pub struct RepoReport {
     /// Bytes the snapshot added to the store (compressed and encrypted).
     pub bytes_added: u64,
     pub chain_length: usize,
+    /// Set when this snapshot started the bundle chain over with a new base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_base: Option<NewBase>,
     /// The cache had to be rebuilt from the store first.
     pub cache_rebuilt: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,6 +53,28 @@ pub struct RepoReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_snapshot: Option<SnapshotRef>,
     pub duration_ms: u64,
+}
+
+/// Why a snapshot's bundle chain was started over.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NewBase {
+    /// `chain-length`, `increments`, `rewritten` or `requested`.
+    pub reason: String,
+    /// The same in words, with the figures that decided it.
+    pub message: String,
+    /// The new base is the old chain put together (nearly free in the store), rather than
+    /// packed afresh (which leaves unreachable objects behind and costs a full copy).
+    pub consolidated: bool,
+}
+
+impl NewBase {
+    pub fn new(reason: &repovault_git::NewBaseReason, consolidated: bool) -> Self {
+        Self {
+            reason: reason.code().to_owned(),
+            message: reason.to_string(),
+            consolidated,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -80,6 +105,8 @@ pub struct Totals {
     pub ok: usize,
     pub failed: usize,
     pub changed: usize,
+    /// Repositories whose chain started over with a new base in this run.
+    pub new_bases: usize,
     pub new_objects: u64,
     pub bytes_added: u64,
     /// Repositories not started because the run was stopped.
@@ -105,6 +132,7 @@ impl RunReport {
                 RepoStatus::Failed => totals.failed += 1,
             }
             totals.changed += usize::from(r.changed);
+            totals.new_bases += usize::from(r.new_base.is_some());
             totals.new_objects += r.new_objects;
             totals.bytes_added += r.bytes_added;
         }

@@ -165,12 +165,18 @@ fn restore_into(
 ) -> Result<(RefsFile, usize), RestoreError> {
     let path = format!("/{}/{}/git", req.repo.owner(), req.repo.name());
     store.restore_dir(&snap.id, &path, scratch)?;
-    let refs_path = scratch.join("refs.txt");
+    rebuild_part(scratch, git_dir)
+}
+
+/// Makes `git_dir` the repository a restored part directory (`chain/` + `refs.txt`) describes;
+/// returns its `refs.txt` and the chain's length.
+pub(crate) fn rebuild_part(part: &Path, git_dir: &Path) -> Result<(RefsFile, usize), RestoreError> {
+    let refs_path = part.join("refs.txt");
     let refs = RefsFile::parse(
         &std::fs::read_to_string(&refs_path)
             .map_err(io(format!("reading {}", refs_path.display())))?,
     )?;
-    let chain = list_chain(&scratch.join("chain"))?;
+    let chain = list_chain(&part.join("chain"))?;
     rebuild(git_dir, &chain, &refs)?;
     Ok((refs, chain.len()))
 }
@@ -191,21 +197,30 @@ fn prepare_target(to: &Path, force: bool) -> Result<(), RestoreError> {
 }
 
 /// The restored refs and HEAD must be exactly those of `refs.txt`.
-fn verify_refs(mirror: &repovault_git::Mirror, want: &RefsFile) -> Result<(), RestoreError> {
+pub(crate) fn verify_refs(
+    mirror: &repovault_git::Mirror,
+    want: &RefsFile,
+) -> Result<(), RestoreError> {
     let have = mirror.local_refs()?;
     if have.refs != want.refs {
-        let missing = want
+        let differ: Vec<&str> = want
             .refs
             .keys()
             .filter(|k| have.refs.get(*k) != want.refs.get(*k))
-            .count();
-        let extra = have
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = have
             .refs
             .keys()
             .filter(|k| !want.refs.contains_key(*k))
-            .count();
+            .map(String::as_str)
+            .collect();
         return Err(RestoreError::Mismatch(format!(
-            "{missing} ref(s) missing or different, {extra} unexpected"
+            "{} ref(s) missing or different{}, {} unexpected{}",
+            differ.len(),
+            some_names(&differ),
+            extra.len(),
+            some_names(&extra)
         )));
     }
     if want.head.is_some() && have.head != want.head {
@@ -215,4 +230,14 @@ fn verify_refs(mirror: &repovault_git::Mirror, want: &RefsFile) -> Result<(), Re
         )));
     }
     Ok(())
+}
+
+/// ` (a, b, c and 2 more)` for messages; empty for no names.
+fn some_names(names: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    match names.len() {
+        0 => String::new(),
+        n if n <= SHOWN => format!(" ({})", names.join(", ")),
+        n => format!(" ({} and {} more)", names[..SHOWN].join(", "), n - SHOWN),
+    }
 }

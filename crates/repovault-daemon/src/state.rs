@@ -269,6 +269,7 @@ mod tests {
             bundle_bytes: 10,
             bytes_added: if ok { 100 } else { 0 },
             chain_length: 1,
+            new_base: None,
             cache_rebuilt: false,
             snapshot: ok.then(|| "abc".into()),
             previous_snapshots: 0,

@@ -6,6 +6,7 @@
 mod auth;
 mod chain;
 mod cmd;
+mod consolidate;
 mod error;
 mod mirror;
 mod redact;
@@ -13,7 +14,9 @@ mod refs;
 mod url;
 
 pub use auth::GitAuth;
-pub use chain::{list_chain, rebuild, ChainLink, NewLink};
+pub use chain::{
+    bundle_heads, list_chain, rebuild, ChainLink, ChainPolicy, NewBaseReason, NewLink, PendingLink,
+};
 pub use error::{FailureKind, GitError};
 pub use mirror::Mirror;
 pub use redact::redact;

@@ -50,6 +50,43 @@ impl Mirror {
         &self.path
     }
 
+    /// Removes what an interrupted git process leaves behind: `*.lock` files (which would make
+    /// every later ref update fail with "File exists") and temporary packs. Only for a caller
+    /// that has the mirror to itself (the backup holds the cache lock), since a running git's
+    /// locks look the same. Returns how many files were removed.
+    pub fn remove_stale_locks(&self) -> Result<usize, GitError> {
+        let objects = self.path.join("objects");
+        let walk = walkdir::WalkDir::new(&self.path)
+            .into_iter()
+            .filter_entry(|e| {
+                // Loose-object directories hold only objects; there can be very many of them.
+                let loose = e.depth() == 2
+                    && e.path().parent() == Some(objects.as_path())
+                    && e.file_name().len() == 2;
+                !loose
+            });
+        let mut removed = 0;
+        for entry in walk {
+            let entry = entry.map_err(|e| {
+                GitError::io(
+                    format!("reading {}", self.path.display()),
+                    std::io::Error::other(e.to_string()),
+                )
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            let in_pack_dir = entry.path().parent() == Some(objects.join("pack").as_path());
+            if name.ends_with(".lock") || (in_pack_dir && name.starts_with("tmp_")) {
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| GitError::io(format!("removing {}", entry.path().display()), e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     pub(crate) fn git<'a>(&'a self, operation: &'a str) -> Git<'a> {
         Git::new(operation).git_dir(&self.path)
     }

@@ -16,11 +16,16 @@ pub enum StoreError {
     AlreadyInitialized { location: String },
     #[error("invalid store URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("not enough free space for the store at {path}: {available} bytes free, {required} required (a full disk can corrupt a local store)")]
+    #[error("not enough free space for the store at {path}: {available} bytes free, {required} required (store.min_free_bytes); free some space and run again")]
     DiskFull {
         path: PathBuf,
         available: u64,
         required: u64,
+    },
+    #[error("the store's disk ran full while {operation} ({message}); what was cut off is not part of any snapshot: free some space and run again")]
+    OutOfSpace {
+        operation: &'static str,
+        message: String,
     },
     #[error("snapshot {0} not found")]
     SnapshotNotFound(String),
@@ -88,6 +93,12 @@ impl StoreError {
         // display_log() is rustic's one-line form; the multi-line Display adds report links that
         // mean nothing to our users. rustic exposes the kind only through that text.
         let message = err.display_log();
+        if message.contains("No space left on device") {
+            return Self::OutOfSpace {
+                operation,
+                message: "No space left on device".into(),
+            };
+        }
         let retryable = [K::Backend, K::InputOutput]
             .iter()
             .any(|k| message.contains(&format!("related to {k}")));

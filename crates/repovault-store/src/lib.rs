@@ -47,6 +47,30 @@ use guard::{Access, Guarded, Journal, Lister};
 /// can leave a local store with truncated files).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Refuses to go on when the disk of a local store (or, before `init`, of the nearest existing
+/// directory above it) has less than `min_free` bytes free. Other backends are not checked.
+pub fn ensure_free_space(location: &StoreLocation, min_free: u64) -> Result<(), StoreError> {
+    let Some(path) = location.local_path() else {
+        return Ok(());
+    };
+    let absolute = std::path::absolute(path)
+        .map_err(|e| StoreError::io(format!("resolving {}", path.display()), e))?;
+    let existing = absolute
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    let available = fs4::available_space(existing)
+        .map_err(|e| StoreError::io(format!("reading free space of {}", existing.display()), e))?;
+    if available < min_free {
+        return Err(StoreError::DiskFull {
+            path: path.to_owned(),
+            available,
+            required: min_free,
+        });
+    }
+    Ok(())
+}
+
 /// The store's backend behind repovault's guard, and whether a store exists there (it has a
 /// config file).
 fn repository(
@@ -177,19 +201,7 @@ impl Store {
 
     /// Refuses to go on when a local store's disk is nearly full.
     pub fn ensure_free_space(&self, min_free: u64) -> Result<(), StoreError> {
-        let Some(path) = self.location.local_path() else {
-            return Ok(());
-        };
-        let available = fs4::available_space(path)
-            .map_err(|e| StoreError::io(format!("reading free space of {}", path.display()), e))?;
-        if available < min_free {
-            return Err(StoreError::DiskFull {
-                path: path.to_owned(),
-                available,
-                required: min_free,
-            });
-        }
-        Ok(())
+        ensure_free_space(&self.location, min_free)
     }
 
     /// The same store, able to delete while `lease` is held: forget, prune and protect.
@@ -257,6 +269,11 @@ impl IndexedStore {
 
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
         snapshot::list(&self.repo)
+    }
+
+    /// Refuses to go on when a local store's disk is nearly full.
+    pub fn ensure_free_space(&self, min_free: u64) -> Result<(), StoreError> {
+        ensure_free_space(&self.location, min_free)
     }
 
     /// Bytes the store occupies in its backend: every file (packs, indexes, snapshots, keys), as

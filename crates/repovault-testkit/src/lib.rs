@@ -16,8 +16,10 @@ mod gate;
 mod gitcmd;
 mod http;
 mod process;
+mod reaper;
 mod s3;
 mod ssh;
+mod tmpfs;
 pub mod upstream;
 
 use std::collections::HashSet;
@@ -36,8 +38,10 @@ pub use gate::Gate;
 pub use gitcmd::{GitEnv, TEST_EMAIL, TEST_EPOCH, TEST_NAME};
 pub use http::{basic_auth_header, GitHttpServer};
 pub use process::pid_exists;
+pub use reaper::{Reaped, ReapedExit, ReapedOutput};
 pub use s3::{S3Kind, S3Request, S3Server, S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY};
 pub use ssh::SshServer;
+pub use tmpfs::Tmpfs;
 
 /// A free TCP port on 127.0.0.1.
 ///

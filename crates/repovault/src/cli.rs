@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use repovault_core::config::HumanDuration;
+use repovault_core::plan::Shard;
 
 use crate::settings::env;
 
@@ -59,6 +60,9 @@ pub enum Command {
     Snapshots(SnapshotsArgs),
     /// Restore a repository from a snapshot into a directory.
     Restore(RestoreArgs),
+    /// Restore repositories into temporary directories and prove them: git fsck, refs equal to
+    /// refs.txt, metadata JSON parses, LFS objects match their ids.
+    Verify(VerifyArgs),
     /// Run the config's [[schedule]] jobs and serve /healthz, /readyz, /metrics, /api/status and
     /// a status page, until SIGTERM or SIGINT.
     Daemon(DaemonArgs),
@@ -287,6 +291,14 @@ pub struct BackupArgs {
     /// Repositories fetched at the same time (default: the config's backup.concurrency, else 4).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Only the repositories of shard I of N (0 <= I < N), by a stable hash of host and
+    /// owner/name; N processes with I = 0..N-1 together back up everything into one store.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Start every repository's bundle chain over with a new base (a full bundle), e.g. after
+    /// history was purged upstream.
+    #[arg(long)]
+    pub new_base: bool,
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -298,6 +310,10 @@ pub struct BackupArgs {
     /// its own /metrics/job/... grouping path).
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s)
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +353,34 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub force: bool,
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Verify this many repositories, chosen at random (default: all).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub sample: Option<usize>,
+    /// Verify every repository (the default).
+    #[arg(long)]
+    pub all: bool,
+    /// Only this repository (owner/name).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Only repositories backed up from this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Verify this snapshot (id or unique prefix) instead of each repository's latest.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["sample", "all"])]
+    pub snapshot: Option<String>,
+    /// Seed for --sample, to repeat a sample (the report shows the one used).
+    #[arg(long, value_name = "N", requires = "sample")]
+    pub seed: Option<u64>,
+    /// Directory for the temporary restores (default: the system temp dir, $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -119,7 +119,7 @@ impl Observer for Progress {
                 format!("FAILED {} ({}): {}", r.repo, e.kind, e.message)
             }
             _ => format!(
-                "ok     {} {} refs, {} new objects, +{} stored{}",
+                "ok     {} {} refs, {} new objects, +{} stored{}{}",
                 r.repo,
                 r.refs,
                 r.new_objects,
@@ -128,7 +128,11 @@ impl Observer for Progress {
                     " (cache rebuilt from store)"
                 } else {
                     ""
-                }
+                },
+                r.new_base
+                    .as_ref()
+                    .map(|b| format!(" (new base: {})", b.reason))
+                    .unwrap_or_default()
             ),
         };
         match &self.bar {

@@ -29,6 +29,19 @@ pub mod env {
     pub const NEW_PASSWORD: &str = "REPOVAULT_NEW_PASSWORD";
     pub const NEW_PASSWORD_FILE: &str = "REPOVAULT_NEW_PASSWORD_FILE";
     pub const NEW_PASSWORD_COMMAND: &str = "REPOVAULT_NEW_PASSWORD_COMMAND";
+    /// Where `verify` restores into without `--tmp-dir`.
+    pub const TMPDIR: &str = "TMPDIR";
+}
+
+/// The directory `verify` restores into: `--tmp-dir`, else `$TMPDIR`, else the system's.
+pub fn verify_tmp_dir(arg: Option<&std::path::Path>) -> PathBuf {
+    arg.map(std::path::Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os(env::TMPDIR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 pub struct Settings {

@@ -7,6 +7,8 @@
 //!   snap/           the staging tree; a snapshot stores exactly this directory
 //!     git/chain/ git/refs.txt
 //!   snapshot-id     the store snapshot that snap/ equals
+//!   dirty           present while snap/ is being changed and not yet stored
+//!   work/           scratch files (the next bundle) outside snap/
 //!   lock            held while a backup of this repository runs
 //! ```
 
@@ -24,6 +26,9 @@ pub(crate) struct CacheDirs {
     pub root: PathBuf,
     pub snap: PathBuf,
     pub marker: PathBuf,
+    /// Exists from the first change to `snap` until the snapshot of it is stored: a run that
+    /// finds it was interrupted, and `snap` may hold a half-made change.
+    pub dirty: PathBuf,
     /// The repository's code.
     pub git: GitPart,
 }
@@ -36,8 +41,13 @@ impl CacheDirs {
             .join(job.name.name());
         let snap = root.join("snap");
         Self {
-            git: GitPart::new(root.join("mirror.git"), snap.join("git")),
+            git: GitPart::new(
+                root.join("mirror.git"),
+                snap.join("git"),
+                root.join("work").join("git"),
+            ),
             marker: root.join("snapshot-id"),
+            dirty: root.join("dirty"),
             snap,
             root,
         }
@@ -46,6 +56,23 @@ impl CacheDirs {
     /// Every git repository this cache mirrors.
     fn git_parts(&self) -> [&GitPart; 1] {
         [&self.git]
+    }
+
+    /// Records that `snap` is about to change.
+    pub fn mark_dirty(&self) -> Result<(), Failure> {
+        std::fs::File::create(&self.dirty)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| cache_err(&self.dirty, e))
+    }
+
+    /// Records that `snap` equals the stored snapshot `id`.
+    pub fn mark_stored(&self, id: &str) -> Result<(), Failure> {
+        write_atomic(&self.marker, id.as_bytes())?;
+        match std::fs::remove_file(&self.dirty) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(cache_err(&self.dirty, e)),
+        }
     }
 }
 
@@ -71,10 +98,10 @@ pub(crate) fn path_safe_host(host: &str) -> String {
 /// Makes the cache match the repository's latest snapshot. Returns whether it had to be
 /// rebuilt from the store.
 ///
-/// The cache is trusted only when it records that snapshot's id: a crash after writing a bundle
-/// but before the snapshot, another machine backing up the same repository, or a deleted cache
-/// all make it restore the staging tree from the store, and rebuild each mirror that lacks
-/// objects the snapshot refers to.
+/// The cache is trusted only when it records that snapshot's id and no interrupted change: a
+/// crash after writing a bundle but before the snapshot, another machine backing up the same
+/// repository, or a deleted cache all make it restore the staging tree from the store, and
+/// rebuild each mirror that lacks objects the snapshot refers to.
 pub(crate) fn ensure_cache(
     store: &IndexedStore,
     job: &RepoJob,
@@ -82,17 +109,18 @@ pub(crate) fn ensure_cache(
     dirs: &CacheDirs,
 ) -> Result<bool, Failure> {
     let marker = std::fs::read_to_string(&dirs.marker).ok();
-    let valid = match previous {
-        // A snapshot whose protection was changed has a new id and the backed-up one as its
-        // `original`; its content is the same.
-        Some(p) => {
-            let recorded = marker.as_deref();
-            (recorded == Some(p.id.as_str())
-                || (recorded.is_some() && recorded == p.original.as_deref()))
-                && dirs.git.refs_path().is_file()
-        }
-        None => marker.is_none(),
-    };
+    let valid = !dirs.dirty.exists()
+        && match previous {
+            // A snapshot whose protection was changed has a new id and the backed-up one as
+            // its `original`; its content is the same.
+            Some(p) => {
+                let recorded = marker.as_deref();
+                (recorded == Some(p.id.as_str())
+                    || (recorded.is_some() && recorded == p.original.as_deref()))
+                    && dirs.git.refs_path().is_file()
+            }
+            None => marker.is_none(),
+        };
     if valid {
         return Ok(false);
     }
@@ -100,6 +128,7 @@ pub(crate) fn ensure_cache(
     let _ = std::fs::remove_file(&dirs.marker);
     let Some(prev) = previous else {
         // A new store, or a crash before the first snapshot: start afresh.
+        let _ = std::fs::remove_file(&dirs.dirty);
         return Ok(false);
     };
     let path = format!("/{}/{}", job.name.owner(), job.name.name());
@@ -107,7 +136,7 @@ pub(crate) fn ensure_cache(
     for part in dirs.git_parts() {
         part.rebuild_mirror_if_incomplete()?;
     }
-    write_atomic(&dirs.marker, prev.id.as_bytes())?;
+    dirs.mark_stored(&prev.id)?;
     Ok(true)
 }
 

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use repovault_git::{list_chain, rebuild, GitAuth, Mirror, RefsFile, RemoteUrl};
+use repovault_git::{
+    list_chain, rebuild, ChainPolicy, GitAuth, Mirror, NewBaseReason, RefsFile, RemoteUrl,
+};
 
 use super::cache::{advance_mtime, cache_err, remove_dir_if_exists, write_atomic};
 use super::Failure;
@@ -16,6 +18,16 @@ pub(crate) struct GitPart {
     pub mirror: PathBuf,
     /// Its directory in the staging tree, e.g. `snap/git`.
     pub dir: PathBuf,
+    /// Scratch space outside the staging tree, on the same file system.
+    pub work: PathBuf,
+}
+
+/// How a sync maintains the chain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainOptions {
+    pub policy: ChainPolicy,
+    /// Start a new base whatever the policy says.
+    pub force_base: bool,
 }
 
 /// What one sync of a [`GitPart`] did.
@@ -27,11 +39,15 @@ pub(crate) struct GitOutcome {
     pub new_objects: u64,
     pub bundle_bytes: u64,
     pub chain_length: usize,
+    /// Set when the chain was started over.
+    pub new_base: Option<NewBaseReason>,
+    /// The new base was put together from the old chain.
+    pub consolidated: bool,
 }
 
 impl GitPart {
-    pub fn new(mirror: PathBuf, dir: PathBuf) -> Self {
-        Self { mirror, dir }
+    pub fn new(mirror: PathBuf, dir: PathBuf, work: PathBuf) -> Self {
+        Self { mirror, dir, work }
     }
 
     pub fn chain_dir(&self) -> PathBuf {
@@ -70,16 +86,29 @@ impl GitPart {
         Ok(())
     }
 
-    /// Brings the mirror up to date with `url`, writes the next bundle of the chain when
-    /// anything is new, and rewrites `refs.txt` when the refs changed.
+    /// Brings the mirror up to date with `url`, adds the next bundle to the chain (or starts a
+    /// new base) when anything is new, and rewrites `refs.txt` when the refs changed.
+    ///
+    /// `before_change` runs once before the first change to the staging tree, so an
+    /// interrupted sync can be recognised and undone by the next run.
     pub fn sync(
         &self,
         url: &RemoteUrl,
         auth: &GitAuth,
         timeout: Option<Duration>,
+        chain: &ChainOptions,
+        before_change: &dyn Fn() -> Result<(), Failure>,
     ) -> Result<GitOutcome, Failure> {
         let prev_refs = self.previous_refs()?;
         let mirror = Mirror::open_or_init(&self.mirror)?;
+        // The cache lock is ours, so any git lock file is from an interrupted run.
+        let stale = mirror.remove_stale_locks()?;
+        if stale > 0 {
+            tracing::info!(
+                "removed {stale} lock or temporary file(s) of an interrupted git run in {}",
+                self.mirror.display()
+            );
+        }
         let remote = mirror.ls_remote(url, auth, timeout)?;
         let local = mirror.local_refs()?;
         let mut current = if local.same_refs(&remote) {
@@ -93,16 +122,34 @@ impl GitPart {
             mirror.set_head(current.head.as_ref())?;
         }
         let mut outcome = GitOutcome::default();
-        if let Some(link) =
-            mirror.write_next_link(&self.chain_dir(), prev_refs.as_ref(), &current)?
-        {
+        let mut announced = false;
+        let mut announce = || -> Result<(), Failure> {
+            if !announced {
+                before_change()?;
+                announced = true;
+            }
+            Ok(())
+        };
+        if let Some(pending) = mirror.prepare_link(
+            &self.chain_dir(),
+            &self.work,
+            prev_refs.as_ref(),
+            &current,
+            &chain.policy,
+            chain.force_base,
+        )? {
+            announce()?;
+            let link = pending.commit(&self.chain_dir())?;
             outcome.new_objects = link.objects;
             outcome.bundle_bytes = link.bytes;
+            outcome.new_base = link.new_base;
+            outcome.consolidated = link.consolidated;
         }
         outcome.changed = prev_refs.as_ref() != Some(&current);
         outcome.refs = current.refs.len();
         let refs_path = self.refs_path();
         if outcome.changed || !refs_path.exists() {
+            announce()?;
             write_refs(&refs_path, &current)?;
         }
         outcome.chain_length = list_chain(&self.chain_dir())?.len();

@@ -17,13 +17,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use repovault_git::{FailureKind, GitError};
+use repovault_git::{ChainPolicy, FailureKind, GitError};
 use repovault_store::{IndexedStore, NewSnapshot, StoreError};
 
-use cache::{cache_err, ensure_cache, lock_cache, private_dir, write_atomic, CacheDirs};
+use cache::{cache_err, ensure_cache, lock_cache, private_dir, CacheDirs};
+use git::ChainOptions;
 
 use crate::plan::RepoJob;
-use crate::report::{RepoError, RepoReport, RepoStatus, RunReport, SnapshotRef};
+use crate::report::{NewBase, RepoError, RepoReport, RepoStatus, RunReport, SnapshotRef};
 use crate::snapshots::RepoSnapshots;
 use crate::Cancel;
 
@@ -32,6 +33,12 @@ pub struct BackupSettings {
     pub cache_dir: PathBuf,
     pub concurrency: usize,
     pub git_timeout: Duration,
+    /// When bundle chains start over with a new base.
+    pub chain: ChainPolicy,
+    /// Start a new base for every repository of this run.
+    pub force_new_base: bool,
+    /// A local store with less free space is not written to (checked before every snapshot).
+    pub min_free_bytes: u64,
     /// Checked before each repository starts.
     pub cancel: Cancel,
 }
@@ -69,6 +76,10 @@ pub fn backup(
     let next = AtomicUsize::new(0);
     let reports = Mutex::new(Vec::with_capacity(jobs.len()));
     let workers = settings.concurrency.clamp(1, jobs.len().max(1));
+    tracing::info!(
+        "backing up {} repositories with {workers} workers (run {run_id})",
+        jobs.len()
+    );
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
@@ -166,6 +177,7 @@ fn backup_one(
         bundle_bytes: 0,
         bytes_added: 0,
         chain_length: 0,
+        new_base: None,
         cache_rebuilt: false,
         snapshot: None,
         previous_snapshots: history.count(),
@@ -206,14 +218,26 @@ fn run_one(
     let previous = history.latest();
     report.cache_rebuilt = ensure_cache(store, job, previous, &dirs)?;
 
-    let git = dirs
-        .git
-        .sync(&job.url, &job.auth, Some(settings.git_timeout))?;
+    let chain = ChainOptions {
+        policy: settings.chain,
+        force_base: settings.force_new_base,
+    };
+    let git = dirs.git.sync(
+        &job.url,
+        &job.auth,
+        Some(settings.git_timeout),
+        &chain,
+        &|| dirs.mark_dirty(),
+    )?;
     report.changed = git.changed;
     report.refs = git.refs;
     report.new_objects = git.new_objects;
     report.bundle_bytes = git.bundle_bytes;
     report.chain_length = git.chain_length;
+    report.new_base = git
+        .new_base
+        .as_ref()
+        .map(|r| NewBase::new(r, git.consolidated));
 
     let new = NewSnapshot {
         source_dir: dirs.snap.clone(),
@@ -227,9 +251,11 @@ fn run_one(
         ],
         parent: previous.map(|p| p.id.clone()),
     };
+    // Checked again before every snapshot: a long run can fill the disk on its own.
+    store.ensure_free_space(settings.min_free_bytes)?;
     let snap = store.snapshot_dir(&new)?;
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
-    write_atomic(&dirs.marker, snap.id.as_bytes())?;
+    dirs.mark_stored(&snap.id)?;
     report.latest_snapshot = Some(SnapshotRef {
         id: snap.id.clone(),
         time: snap.time,

@@ -68,6 +68,16 @@ pub struct BackupConfig {
     /// Longest a single git transfer may run before it is stopped, in seconds.
     #[serde(default = "default_git_timeout")]
     pub git_timeout_secs: u64,
+    /// A bundle chain never has more links; the next snapshot starts a new base.
+    #[serde(default = "default_chain_max_links")]
+    pub chain_max_links: usize,
+    /// A new base once the increments would pass this share of the base (percent).
+    #[serde(default = "default_chain_max_increments_percent")]
+    pub chain_max_increments_percent: u64,
+    /// A new base once the part of the chain unreachable from the current refs passes this share
+    /// of the base (percent; 0: on any rewrite).
+    #[serde(default = "default_chain_max_unreachable_percent")]
+    pub chain_max_unreachable_percent: u64,
 }
 
 impl Default for BackupConfig {
@@ -75,9 +85,38 @@ impl Default for BackupConfig {
         Self {
             concurrency: default_concurrency(),
             git_timeout_secs: default_git_timeout(),
+            chain_max_links: default_chain_max_links(),
+            chain_max_increments_percent: default_chain_max_increments_percent(),
+            chain_max_unreachable_percent: default_chain_max_unreachable_percent(),
         }
     }
 }
+
+impl BackupConfig {
+    /// The chain thresholds as the git side takes them.
+    pub fn chain_policy(&self) -> repovault_git::ChainPolicy {
+        repovault_git::ChainPolicy {
+            max_links: self.chain_max_links,
+            max_increments_percent: self.chain_max_increments_percent,
+            max_unreachable_percent: self.chain_max_unreachable_percent,
+        }
+    }
+}
+
+fn default_chain_max_links() -> usize {
+    repovault_git::ChainPolicy::default().max_links
+}
+
+fn default_chain_max_increments_percent() -> u64 {
+    repovault_git::ChainPolicy::default().max_increments_percent
+}
+
+fn default_chain_max_unreachable_percent() -> u64 {
+    repovault_git::ChainPolicy::default().max_unreachable_percent
+}
+
+/// The longest chain a config may ask for.
+pub const MAX_CHAIN_LINKS: usize = 1000;
 
 fn default_concurrency() -> usize {
     4
@@ -142,6 +181,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "backup.concurrency must be between 1 and 256".into(),
             ));
+        }
+        // Link numbers have four digits so that `ls | sort` applies them in order by hand.
+        if !(1..=MAX_CHAIN_LINKS).contains(&self.backup.chain_max_links) {
+            return Err(ConfigError::Invalid(format!(
+                "backup.chain_max_links must be between 1 and {MAX_CHAIN_LINKS}"
+            )));
         }
         self.retention.validate()?;
         self.prune.validate()?;

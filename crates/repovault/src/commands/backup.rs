@@ -27,11 +27,13 @@ pub fn plan_jobs(settings: &Settings, source: Option<&str>) -> Result<Vec<RepoJo
     Ok(jobs)
 }
 
-/// Backs up `jobs`; stops between repositories once `cancel` is set.
+/// Backs up `jobs`; stops between repositories once `cancel` is set. `new_base` starts every
+/// chain over.
 pub fn run_jobs(
     settings: &Settings,
     jobs: &[RepoJob],
     concurrency: Option<usize>,
+    new_base: bool,
     cancel: Cancel,
     observer: &dyn Observer,
 ) -> Result<RunReport, Failure> {
@@ -39,8 +41,7 @@ pub fn run_jobs(
     if concurrency == 0 {
         return Err(UsageError("--concurrency must be at least 1".into()).into());
     }
-    let store = super::open_store(settings)?;
-    store.ensure_free_space(settings.min_free_bytes)?;
+    let store = super::open_store_for_writing(settings)?;
     // One cache per store: the cache mirrors what this store holds.
     let cache_dir = settings.cache_dir.join(store.id());
     let store = store.indexed()?;
@@ -48,6 +49,9 @@ pub fn run_jobs(
         cache_dir,
         concurrency,
         git_timeout: Duration::from_secs(settings.config.backup.git_timeout_secs),
+        chain: settings.config.backup.chain_policy(),
+        force_new_base: new_base,
+        min_free_bytes: settings.min_free_bytes,
         cancel,
     };
     Ok(backup(&store, jobs, &backup_settings, observer)?)
@@ -121,9 +125,21 @@ pub fn run(mut settings: Settings, args: &BackupArgs) -> Result<u8, Failure> {
     crate::signals::cancel_on_signal(cancel.clone());
     let task = Task::new(JobKind::Backup, args.source.clone());
     let started = Timestamp::now();
-    let result = plan_jobs(&settings, args.source.as_deref()).and_then(|jobs| {
+    let result = plan_jobs(&settings, args.source.as_deref()).and_then(|mut jobs| {
+        if let Some(shard) = args.shard {
+            let all = jobs.len();
+            jobs.retain(|j| shard.contains(j));
+            tracing::info!("shard {shard}: {} of {all} repositories", jobs.len());
+        }
         let progress = Progress::new(jobs.len());
-        let report = run_jobs(&settings, &jobs, args.concurrency, cancel, &progress);
+        let report = run_jobs(
+            &settings,
+            &jobs,
+            args.concurrency,
+            args.new_base,
+            cancel,
+            &progress,
+        );
         progress.finish();
         report
     });
@@ -142,13 +158,19 @@ pub fn run(mut settings: Settings, args: &BackupArgs) -> Result<u8, Failure> {
                 println!("failed: {} ({}): {}", r.repo, e.kind, e.message);
             }
         }
+        for r in &report.repos {
+            if let Some(b) = &r.new_base {
+                println!("new base: {} ({}): {}", r.repo, b.reason, b.message);
+            }
+        }
         let t = &report.totals;
         println!(
-            "backed up {}/{} repositories ({} changed, {} failed), {} new objects, {} added to the store, in {:.1}s",
+            "backed up {}/{} repositories ({} changed, {} failed, {} new bases), {} new objects, {} added to the store, in {:.1}s",
             t.ok,
             t.repos,
             t.changed,
             t.failed,
+            t.new_bases,
             t.new_objects,
             human_bytes(t.bytes_added),
             report.duration_ms as f64 / 1000.0

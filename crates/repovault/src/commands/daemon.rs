@@ -18,7 +18,7 @@ use crate::settings::Settings;
 /// Whether this build can run `kind`. Every kind parses and is scheduled; the ones that cannot
 /// run fail each run loudly (see [`CliRunner::run`]).
 pub fn available(kind: JobKind) -> bool {
-    matches!(kind, JobKind::Backup)
+    matches!(kind, JobKind::Backup | JobKind::Verify)
 }
 
 /// Runs the daemon's tasks with the binary's commands.
@@ -32,13 +32,22 @@ impl JobRunner for CliRunner {
             JobKind::Backup => {
                 let result = super::backup::plan_jobs(&self.settings, task.source.as_deref())
                     .and_then(|jobs| {
-                        super::backup::run_jobs(&self.settings, &jobs, None, cancel.clone(), &LogObserver)
+                        super::backup::run_jobs(&self.settings, &jobs, None, false, cancel.clone(), &LogObserver)
                     });
                 super::backup::outcome_of(&result)
             }
+            JobKind::Verify => {
+                let req = repovault_core::verify::VerifyRequest {
+                    tmp_dir: crate::settings::verify_tmp_dir(None),
+                    cancel: cancel.clone(),
+                    ..Default::default()
+                };
+                let result = super::verify::verify_store(&self.settings, &req, &LogObserver);
+                super::verify::outcome_of(&result)
+            }
             // Each of these becomes one match arm calling its command's library function, as
             // backup does above.
-            JobKind::Forget | JobKind::Prune | JobKind::Check | JobKind::Verify => {
+            JobKind::Forget | JobKind::Prune | JobKind::Check => {
                 JobOutcome::failed(format!(
                     "the {} job is not available in this build of repovault (no `repovault {}` command); nothing was done",
                     task.kind, task.kind
@@ -50,6 +59,18 @@ impl JobRunner for CliRunner {
 
 /// One log line per repository, with fields a log collector can index.
 struct LogObserver;
+
+impl repovault_core::verify::VerifyObserver for LogObserver {
+    fn finished(&self, r: &repovault_core::verify::RepoVerification) {
+        if r.ok {
+            tracing::info!(host = %r.host, repo = %r.repo, snapshot = %r.snapshot, "verified");
+        } else {
+            for p in &r.problems {
+                tracing::warn!(host = %r.host, repo = %r.repo, snapshot = %r.snapshot, "verify: {p}");
+            }
+        }
+    }
+}
 
 impl Observer for LogObserver {
     fn repo_started(&self, job: &RepoJob) {

@@ -66,6 +66,7 @@ pub fn run(settings: &Settings, args: &ForgetArgs) -> Result<u8, Failure> {
     if args.prune {
         warn_short_grace(grace);
     }
+    store.ensure_free_space(settings.min_free_bytes)?;
     let lease = lease(settings, &store, "forget")?;
     let m = store.maintenance(&lease)?;
     // Decided under the lease, on the snapshots as they are now.

@@ -13,6 +13,7 @@ struct Initialized {
 pub fn run(settings: &Settings, args: &InitArgs) -> Result<u8, Failure> {
     let location = settings.store_location()?;
     let password = settings.password()?;
+    repovault_store::ensure_free_space(&location, settings.min_free_bytes)?;
     let id = repovault_store::init(&location, &password)?;
     if args.json {
         crate::output::print_json(&Initialized {

@@ -14,6 +14,7 @@ mod prune;
 mod restore;
 mod snapshots;
 mod unlock;
+mod verify;
 
 use repovault_store::{IndexedStore, Store};
 
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Unlock(args) => unlock::run(&settings()?, args),
         Command::Key(cmd) => key::run(&settings()?, cmd),
         Command::Check(args) => check::run(&settings()?, args),
+        Command::Verify(args) => verify::run(&settings()?, args),
     }
 }
 
@@ -45,6 +47,16 @@ fn open_store(settings: &Settings) -> Result<Store, Failure> {
     let location = settings.store_location()?;
     let password = settings.password()?;
     Ok(repovault_store::open(&location, &password)?)
+}
+
+/// Opens the store for a command that writes to it: a local store on a nearly full disk is
+/// refused (`store.min_free_bytes`), because a full disk can corrupt it. Backup and protect open
+/// it this way; forget and prune check the same before they take the lease (their dry runs only
+/// read); `key` and `unlock` write a few hundred bytes and stay usable on a full disk.
+fn open_store_for_writing(settings: &Settings) -> Result<Store, Failure> {
+    let store = open_store(settings)?;
+    store.ensure_free_space(settings.min_free_bytes)?;
+    Ok(store)
 }
 
 fn open_indexed(settings: &Settings) -> Result<IndexedStore, Failure> {

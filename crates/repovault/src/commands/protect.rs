@@ -32,7 +32,7 @@ pub fn run(settings: &Settings, args: &ProtectArgs) -> Result<u8, Failure> {
         (None, true) => Some(Protection::Forever),
         (None, false) => None,
     };
-    let store = super::open_store(settings)?;
+    let store = super::open_store_for_writing(settings)?;
     let lease = lease(settings, &store, "protect")?;
     let m = store.maintenance(&lease)?;
     let mut done: Vec<Protected> = Vec::new();

@@ -20,6 +20,8 @@ pub fn run(settings: &Settings, args: &PruneArgs) -> Result<u8, Failure> {
         store.prune_dry_run(&prune)?
     } else {
         warn_short_grace(grace);
+        // Prune writes repacked packs and new indexes before it deletes anything.
+        store.ensure_free_space(settings.min_free_bytes)?;
         let lease = lease(settings, &store, "prune")?;
         let report = store.maintenance(&lease)?.prune(&prune)?;
         lease.release()?;

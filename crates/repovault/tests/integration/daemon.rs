@@ -369,7 +369,7 @@ fn config_validate_and_json_logs() {
     let rv = Rv::new(&env);
     let (good, gone) = good_and_gone(&env);
     let ok = rv.config(&format!(
-        "[[schedule]]\njob = \"verify\"\ncron = \"0 4 * * 0\"\n[[source]]\nname = \"s\"\nkind = \"git\"\nurls = [\"{}\"]\n",
+        "[[schedule]]\njob = \"check\"\ncron = \"0 4 * * 0\"\n[[source]]\nname = \"s\"\nkind = \"git\"\nurls = [\"{}\"]\n",
         good.display()
     ));
     let run = rv
@@ -381,7 +381,7 @@ fn config_validate_and_json_logs() {
             "--json",
         ])
         .ok();
-    assert_eq!(run.json()["schedules"][0], "verify");
+    assert_eq!(run.json()["schedules"][0], "check");
     assert!(run.stderr.contains("cannot run it"), "{}", run.stderr);
     for (bad, needle) in [
         (

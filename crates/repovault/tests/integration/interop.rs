@@ -1,8 +1,6 @@
 //! The store is a restic repository: restic can list and check it, and the documented disaster
 //! recovery steps (restic + git only) bring a repository back.
 
-use std::process::Command;
-
 use repovault_testkit::{upstream, TestEnv};
 
 use crate::support::*;
@@ -42,35 +40,8 @@ fn disaster_recovery_steps_from_the_docs_work() {
     upstream::delete_ref(&env, &bare, "refs/tags/v0.1");
     rv.backup_url(&bare);
 
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/DISASTER-RECOVERY.md"
-    ))
-    .expect("docs/DISASTER-RECOVERY.md");
-    let start = doc
-        .find("```sh dr-steps\n")
-        .expect("a ```sh dr-steps block")
-        + "```sh dr-steps\n".len();
-    let end = start + doc[start..].find("```").expect("block end");
-    let script = &doc[start..end];
-
     let target = env.root().join("recovered");
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .envs(env.git_env())
-        .env("RESTIC_REPOSITORY", &rv.store)
-        .env("RESTIC_PASSWORD", PASSWORD)
-        .env("REPO", "acme/app")
-        .env("TARGET", &target)
-        .env("WORK", env.root().join("dr-work"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "DR steps failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::common::run_dr_steps(&env, &rv, "acme/app", None, &target);
     assert_restored(&env, &target, &refs_of(&env, &bare), "refs/heads/main");
 }
 

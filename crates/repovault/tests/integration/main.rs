@@ -1,12 +1,16 @@
 //! repovault's integration tests: the real binary against real git servers on loopback.
 
+mod common;
 mod receiver;
 mod support;
 
 mod backup_restore;
 mod browser;
+mod chain;
 mod check;
+mod crash;
 mod daemon;
+mod disk;
 mod failures;
 mod history;
 mod immutability;
@@ -17,3 +21,5 @@ mod notify;
 mod prune;
 mod retention;
 mod s3;
+mod shard;
+mod verify;
