@@ -70,6 +70,16 @@ pub struct JobOutcome {
 }
 
 impl JobOutcome {
+    /// A job other than a backup that did all it should.
+    pub fn succeeded(summary: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Success,
+            summary: summary.into(),
+            error: None,
+            backup: None,
+        }
+    }
+
     pub fn failed(error: impl Into<String>) -> Self {
         let error = error.into();
         Self {

@@ -109,6 +109,14 @@ pub struct ScheduleConfig {
     pub jitter: HumanDuration,
     /// Back up only this source (backup jobs only).
     pub source: Option<String>,
+    /// Prune right after forgetting, under the same lease (forget jobs only).
+    #[serde(default)]
+    pub prune: bool,
+    /// Also read this share of the data: `"5%"`, `"1/10"`, `"500MiB"` or `"all"` (check jobs
+    /// only; structure only without it).
+    pub read_data: Option<String>,
+    /// Verify this many repositories, chosen at random each run (verify jobs only; all without it).
+    pub sample: Option<usize>,
 }
 
 impl ScheduleConfig {

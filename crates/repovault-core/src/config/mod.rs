@@ -224,6 +224,28 @@ impl Config {
                     )));
                 }
             }
+            let only = |set: bool, key: &str, kind: JobKind| {
+                if set && s.job != kind {
+                    Err(ConfigError::Invalid(format!(
+                        "schedule {task:?}: `{key}` applies to {kind} jobs only"
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            only(s.prune, "prune", JobKind::Forget)?;
+            if s.job == JobKind::Forget && !self.retention.is_set() {
+                return Err(ConfigError::Invalid(format!(
+                    "schedule {task:?}: a forget job applies [retention], which the config does not set"
+                )));
+            }
+            only(s.read_data.is_some(), "read_data", JobKind::Check)?;
+            only(s.sample.is_some(), "sample", JobKind::Verify)?;
+            if s.sample == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "schedule {task:?}: `sample` must be at least 1"
+                )));
+            }
             if !tasks.insert(task.clone()) {
                 return Err(ConfigError::Invalid(format!(
                     "two schedules run {task:?}; put both times into one cron expression or give them different sources"

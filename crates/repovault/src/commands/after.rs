@@ -27,6 +27,19 @@ pub fn notifier(settings: &Settings) -> Result<Arc<Notifier>, Failure> {
         .map_err(|e| UsageError(e.to_string()).into())
 }
 
+/// Sends the configured notifications for a one-shot maintenance command (forget, prune, check,
+/// verify); they have no metrics file of their own.
+pub fn notify(
+    settings: &Settings,
+    kind: repovault_core::config::JobKind,
+    started: Timestamp,
+    outcome: &JobOutcome,
+) -> Result<(), Failure> {
+    let after = AfterRun::new(settings, None, None)?;
+    after.finish(&Task::new(kind, None), started, Timestamp::now(), outcome);
+    Ok(())
+}
+
 impl AfterRun {
     pub fn new(
         settings: &Settings,

@@ -1,6 +1,8 @@
 //! `repovault check [--read-data[=SUBSET]]`: exit 1 when anything is wrong, saying what.
 
 use jiff::Timestamp;
+use repovault_core::config::JobKind;
+use repovault_daemon::{JobOutcome, Outcome};
 use repovault_store::{CheckReport, Finding, LeaseInfo, ReadSubset};
 use serde::Serialize;
 
@@ -18,11 +20,14 @@ struct Report<'a> {
     maintenance_running: Option<&'a LeaseInfo>,
 }
 
-pub fn run(settings: &Settings, args: &CheckArgs) -> Result<u8, Failure> {
-    let subset = args
-        .read_data
-        .as_deref()
-        .or(args.read_data_subset.as_deref())
+/// Checks the store, reading `subset` of the data (`5%`, `1/10`, `500MiB`, `all`) when given;
+/// the daemon's check jobs and the command share it. Also returns a live maintenance lease, if
+/// any: a pack it deletes right now may show up as missing.
+pub fn check_store(
+    settings: &Settings,
+    subset: Option<&str>,
+) -> Result<(CheckReport, Option<LeaseInfo>), Failure> {
+    let subset = subset
         .map(|s| s.parse::<ReadSubset>())
         .transpose()
         .map_err(|e| UsageError(format!("--read-data: {e}")))?;
@@ -32,6 +37,52 @@ pub fn run(settings: &Settings, args: &CheckArgs) -> Result<u8, Failure> {
         .flatten()
         .filter(|l| !l.is_expired(Timestamp::now()));
     let report = store.check(subset.as_ref())?;
+    Ok((report, lease))
+}
+
+/// How a check went, for the daemon's state, metrics and notifications.
+pub fn outcome_of(result: &Result<(CheckReport, Option<LeaseInfo>), Failure>) -> JobOutcome {
+    let (report, _) = match result {
+        Ok(r) => r,
+        Err(f) => return JobOutcome::failed(f.message()),
+    };
+    let summary = format!(
+        "checked {} snapshot(s){}: {} error(s), {} warning(s)",
+        report.snapshots,
+        report
+            .read_data
+            .as_deref()
+            .map(|s| format!(" and {s} of the data"))
+            .unwrap_or_default(),
+        report.errors.len(),
+        report.warnings.len()
+    );
+    if report.is_ok() {
+        return JobOutcome::succeeded(summary);
+    }
+    let errors: Vec<&str> = report
+        .errors
+        .iter()
+        .take(10)
+        .map(|f| f.message.as_str())
+        .collect();
+    JobOutcome {
+        outcome: Outcome::Failure,
+        summary,
+        error: Some(errors.join("; ")),
+        backup: None,
+    }
+}
+
+pub fn run(settings: &Settings, args: &CheckArgs) -> Result<u8, Failure> {
+    let subset = args
+        .read_data
+        .as_deref()
+        .or(args.read_data_subset.as_deref());
+    let started = Timestamp::now();
+    let result = check_store(settings, subset);
+    super::after::notify(settings, JobKind::Check, started, &outcome_of(&result))?;
+    let (report, lease) = result?;
     let code = if report.is_ok() { OK } else { SOME_FAILED };
     if args.json {
         print_json(&Report {

@@ -11,15 +11,9 @@ use repovault_core::report::{RepoReport, RepoStatus};
 use repovault_core::Cancel;
 use repovault_daemon::{JobOutcome, JobRunner, Options, Task};
 
-use crate::cli::DaemonArgs;
+use crate::cli::{DaemonArgs, ForgetArgs, KeepArgs};
 use crate::exit::{Failure, UsageError, OK};
 use crate::settings::Settings;
-
-/// Whether this build can run `kind`. Every kind parses and is scheduled; the ones that cannot
-/// run fail each run loudly (see [`CliRunner::run`]).
-pub fn available(kind: JobKind) -> bool {
-    matches!(kind, JobKind::Backup | JobKind::Verify)
-}
 
 /// Runs the daemon's tasks with the binary's commands.
 struct CliRunner {
@@ -28,11 +22,24 @@ struct CliRunner {
 
 impl JobRunner for CliRunner {
     fn run(&self, task: &Task, cancel: &Cancel) -> JobOutcome {
+        let schedule = self
+            .settings
+            .config
+            .schedules
+            .iter()
+            .find(|s| s.task_name() == task.name);
         match task.kind {
             JobKind::Backup => {
                 let result = super::backup::plan_jobs(&self.settings, task.source.as_deref())
                     .and_then(|jobs| {
-                        super::backup::run_jobs(&self.settings, &jobs, None, false, cancel.clone(), &LogObserver)
+                        super::backup::run_jobs(
+                            &self.settings,
+                            &jobs,
+                            None,
+                            false,
+                            cancel.clone(),
+                            &LogObserver,
+                        )
                     });
                 super::backup::outcome_of(&result)
             }
@@ -40,18 +47,31 @@ impl JobRunner for CliRunner {
                 let req = repovault_core::verify::VerifyRequest {
                     tmp_dir: crate::settings::verify_tmp_dir(None),
                     cancel: cancel.clone(),
+                    sample: schedule.and_then(|s| s.sample),
                     ..Default::default()
                 };
                 let result = super::verify::verify_store(&self.settings, &req, &LogObserver);
                 super::verify::outcome_of(&result)
             }
-            // Each of these becomes one match arm calling its command's library function, as
-            // backup does above.
-            JobKind::Forget | JobKind::Prune | JobKind::Check => {
-                JobOutcome::failed(format!(
-                    "the {} job is not available in this build of repovault (no `repovault {}` command); nothing was done",
-                    task.kind, task.kind
-                ))
+            // The config's [retention], like `repovault forget` without --keep-* flags.
+            JobKind::Forget => {
+                let args = ForgetArgs {
+                    keep: KeepArgs::default(),
+                    repo: None,
+                    host: None,
+                    dry_run: false,
+                    prune: schedule.is_some_and(|s| s.prune),
+                    grace: None,
+                    json: false,
+                };
+                super::forget::outcome_of(&super::forget::forget_store(&self.settings, &args))
+            }
+            JobKind::Prune => {
+                super::prune::outcome_of(&super::prune::prune_store(&self.settings, None, false))
+            }
+            JobKind::Check => {
+                let read_data = schedule.and_then(|s| s.read_data.as_deref());
+                super::check::outcome_of(&super::check::check_store(&self.settings, read_data))
             }
         }
     }
@@ -113,18 +133,6 @@ pub fn run(settings: Settings, args: &DaemonArgs) -> Result<u8, Failure> {
     if settings.config.schedules.is_empty() {
         tracing::warn!(
             "no [[schedule]] in the config: the daemon serves its status page but runs nothing"
-        );
-    }
-    for s in settings
-        .config
-        .schedules
-        .iter()
-        .filter(|s| !available(s.job))
-    {
-        tracing::error!(
-            "schedule {:?}: the {} job is not available in this build; each of its runs will fail",
-            s.task_name(),
-            s.job
         );
     }
     let options = Options {

@@ -1,10 +1,13 @@
 //! `repovault forget`: apply the retention policy per repository, optionally prune.
 
 use jiff::Timestamp;
+use repovault_core::config::JobKind;
 use repovault_core::retention::{plan, Plan, Policy};
 use repovault_core::RepoName;
 use repovault_store::{ForgetOutcome, PruneReport, PruneSettings, SnapshotInfo};
 use serde::Serialize;
+
+use repovault_daemon::JobOutcome;
 
 use super::maintenance::{lease, print_prune, warn_short_grace};
 use crate::cli::ForgetArgs;
@@ -32,7 +35,17 @@ fn select(all: &[SnapshotInfo], repo: Option<&str>, host: Option<&str>) -> Vec<S
         .collect()
 }
 
-pub fn run(settings: &Settings, args: &ForgetArgs) -> Result<u8, Failure> {
+/// What one forget did (or, on a dry run, would do).
+pub struct ForgetRun {
+    pub policy_from: &'static str,
+    pub plan: Plan,
+    /// `None` on a dry run.
+    pub outcome: Option<ForgetOutcome>,
+    pub prune: Option<PruneReport>,
+}
+
+/// Applies the retention policy; the daemon's forget jobs and the command share it.
+pub fn forget_store(settings: &Settings, args: &ForgetArgs) -> Result<ForgetRun, Failure> {
     let (policy, from) = settings.retention(&args.keep)?;
     let repo = args
         .repo
@@ -60,13 +73,18 @@ pub fn run(settings: &Settings, args: &ForgetArgs) -> Result<u8, Failure> {
         } else {
             None
         };
-        return show(args, from, &plan, None, prune.as_ref());
+        return Ok(ForgetRun {
+            policy_from: from,
+            plan,
+            outcome: None,
+            prune,
+        });
     }
 
+    store.ensure_free_space(settings.min_free_bytes)?;
     if args.prune {
         warn_short_grace(grace);
     }
-    store.ensure_free_space(settings.min_free_bytes)?;
     let lease = lease(settings, &store, "forget")?;
     let m = store.maintenance(&lease)?;
     // Decided under the lease, on the snapshots as they are now.
@@ -82,7 +100,51 @@ pub fn run(settings: &Settings, args: &ForgetArgs) -> Result<u8, Failure> {
         None
     };
     lease.release()?;
-    show(args, from, &plan, Some(&outcome), prune.as_ref())
+    Ok(ForgetRun {
+        policy_from: from,
+        plan,
+        outcome: Some(outcome),
+        prune,
+    })
+}
+
+pub fn run(settings: &Settings, args: &ForgetArgs) -> Result<u8, Failure> {
+    let started = Timestamp::now();
+    let result = forget_store(settings, args);
+    if !args.dry_run {
+        super::after::notify(settings, JobKind::Forget, started, &outcome_of(&result))?;
+    }
+    let r = result?;
+    show(
+        args,
+        r.policy_from,
+        &r.plan,
+        r.outcome.as_ref(),
+        r.prune.as_ref(),
+    )
+}
+
+/// How a forget went, for the daemon's state, metrics and notifications.
+pub fn outcome_of(result: &Result<ForgetRun, Failure>) -> JobOutcome {
+    match result {
+        Err(f) => JobOutcome::failed(f.message()),
+        Ok(r) => {
+            let removed = r.outcome.as_ref().map_or(0, |o| o.removed.len());
+            let locked = r.outcome.as_ref().map_or(0, |o| o.kept_locked.len());
+            let mut summary = format!(
+                "removed {removed} snapshot(s) of {} repository(ies) by {}",
+                r.plan.groups.len(),
+                describe(&r.plan.policy)
+            );
+            if locked > 0 {
+                summary.push_str(&format!(", {locked} kept by Object Lock"));
+            }
+            if let Some(p) = &r.prune {
+                summary.push_str(&format!("; {}", super::prune::summary(p)));
+            }
+            JobOutcome::succeeded(summary)
+        }
+    }
 }
 
 fn describe(p: &Policy) -> String {

@@ -1,5 +1,6 @@
 //! `repovault verify`, and the daemon's verify jobs.
 
+use repovault_core::config::JobKind;
 use repovault_core::verify::{
     verify, RepoVerification, VerifyError, VerifyObserver, VerifyReport, VerifyRequest,
 };
@@ -116,7 +117,10 @@ pub fn run(settings: &Settings, args: &VerifyArgs) -> Result<u8, Failure> {
         tmp_dir: crate::settings::verify_tmp_dir(args.tmp_dir.as_deref()),
         cancel,
     };
-    let report = verify_store(settings, &req, &Lines)?;
+    let started = jiff::Timestamp::now();
+    let result = verify_store(settings, &req, &Lines);
+    super::after::notify(settings, JobKind::Verify, started, &outcome_of(&result))?;
+    let report = result?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -120,6 +120,22 @@ retry_delay = "50ms"
     let event = flaky.requests().last().expect("delivered").json();
     assert_eq!(event["event"], "failure");
     assert_eq!(event["failed_repositories"][0]["repo"], "acme/missing");
+
+    // One-shot maintenance commands notify the same way.
+    let run = rv.run(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pings = heartbeat.requests();
+    assert_eq!(pings.len(), 3, "{pings:?}");
+    assert_eq!(pings[2].path, "/ping/uuid-s3cr3t");
+    let event = flaky.requests().last().expect("delivered").json();
+    assert_eq!(event["job"], "check", "{event:#}");
+    assert_eq!(event["event"], "success", "{event:#}");
+    let n = ntfy.requests();
+    assert!(
+        n[2].header("title")
+            .is_some_and(|t| t.contains("check succeeded")),
+        "{n:?}"
+    );
 }
 
 #[test]
