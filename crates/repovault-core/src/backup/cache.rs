@@ -3,9 +3,11 @@
 //!
 //! ```text
 //! <cache>/<host>/<owner>/<name>/
-//!   mirror.git/     bare mirror of the code
+//!   mirror.git/     bare mirror of the code (and, for forge sources, lfs/objects/)
+//!   wiki.git/       bare mirror of the wiki, when it has one
 //!   snap/           the staging tree; a snapshot stores exactly this directory
-//!     git/chain/ git/refs.txt
+//!     git/chain/ git/refs.txt  wiki/chain/ wiki/refs.txt  lfs/objects/<oid>  meta/…
+//!   lfs-fetched     hash of the refs.txt whose LFS objects are all in snap/lfs
 //!   snapshot-id     the store snapshot that snap/ equals
 //!   lock            held while a backup of this repository runs
 //! ```
@@ -26,6 +28,12 @@ pub(crate) struct CacheDirs {
     pub marker: PathBuf,
     /// The repository's code.
     pub git: GitPart,
+    /// The wiki, for forge repositories that have one.
+    pub wiki: GitPart,
+    /// `snap/lfs`: `objects/<oid>`.
+    pub lfs: PathBuf,
+    /// `snap/meta`: the forge metadata.
+    pub meta: PathBuf,
 }
 
 impl CacheDirs {
@@ -37,6 +45,9 @@ impl CacheDirs {
         let snap = root.join("snap");
         Self {
             git: GitPart::new(root.join("mirror.git"), snap.join("git")),
+            wiki: GitPart::new(root.join("wiki.git"), snap.join("wiki")),
+            lfs: snap.join("lfs"),
+            meta: snap.join("meta"),
             marker: root.join("snapshot-id"),
             snap,
             root,
@@ -44,8 +55,8 @@ impl CacheDirs {
     }
 
     /// Every git repository this cache mirrors.
-    fn git_parts(&self) -> [&GitPart; 1] {
-        [&self.git]
+    fn git_parts(&self) -> [&GitPart; 2] {
+        [&self.git, &self.wiki]
     }
 }
 
@@ -83,7 +94,10 @@ pub(crate) fn ensure_cache(
 ) -> Result<bool, Failure> {
     let marker = std::fs::read_to_string(&dirs.marker).ok();
     let valid = match previous {
-        Some(p) => marker.as_deref() == Some(p.id.as_str()) && dirs.git.refs_path().is_file(),
+        Some(p) => {
+            marker.as_deref() == Some(p.id.as_str())
+                && (dirs.git.refs_path().is_file() || (job.forge.is_some() && dirs.snap.is_dir()))
+        }
         None => marker.is_none(),
     };
     if valid {
@@ -91,6 +105,7 @@ pub(crate) fn ensure_cache(
     }
     remove_dir_if_exists(&dirs.snap)?;
     let _ = std::fs::remove_file(&dirs.marker);
+    let _ = std::fs::remove_file(dirs.root.join("lfs-fetched"));
     let Some(prev) = previous else {
         // A new store, or a crash before the first snapshot: start afresh.
         return Ok(false);

@@ -7,7 +7,12 @@
 //! for concurrent writers. One repository failing never stops the others.
 
 mod cache;
+mod forge;
 mod git;
+mod meta;
+
+pub(crate) use cache::path_safe_host as path_safe;
+pub use meta::{Manifest, META_SCHEMA_VERSION};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,10 +114,12 @@ pub(crate) enum Failure {
     Store(#[from] StoreError),
     #[error("cache {path}: {message}")]
     Cache { path: PathBuf, message: String },
+    #[error("{}", .0.message)]
+    Forge(RepoError),
 }
 
 impl Failure {
-    fn to_error(&self) -> RepoError {
+    pub(crate) fn to_error(&self) -> RepoError {
         let (kind, retryable) = match self {
             Self::Git(e) => (
                 serde_json::to_value(e.kind())
@@ -123,6 +130,7 @@ impl Failure {
             ),
             Self::Store(e) => ("store".into(), e.is_retryable()),
             Self::Cache { .. } => ("cache".into(), false),
+            Self::Forge(e) => return e.clone(),
         };
         RepoError {
             kind,
@@ -157,6 +165,7 @@ fn backup_one(
         snapshot: None,
         previous_snapshots: history.count(),
         duration_ms: 0,
+        parts: Vec::new(),
     };
     if let Err(failure) = run_one(store, job, history, settings, run_id, &mut report) {
         report.status = RepoStatus::Failed;
@@ -189,14 +198,44 @@ fn run_one(
     let previous = history.latest();
     report.cache_rebuilt = ensure_cache(store, job, previous, &dirs)?;
 
-    let git = dirs
-        .git
-        .sync(&job.url, &job.auth, Some(settings.git_timeout))?;
-    report.changed = git.changed;
-    report.refs = git.refs;
-    report.new_objects = git.new_objects;
-    report.bundle_bytes = git.bundle_bytes;
-    report.chain_length = git.chain_length;
+    // Forge jobs get the current token now: App installation tokens change during a run.
+    let auth = match &job.forge {
+        Some(fj) => match forge::git_auth(fj) {
+            Ok(a) => a,
+            Err(e) => return Err(Failure::Forge(e)),
+        },
+        None => job.auth.clone(),
+    };
+    let with_git = job.forge.as_ref().is_none_or(|fj| fj.parts.git);
+    if with_git {
+        let git = dirs.git.sync(&job.url, &auth, Some(settings.git_timeout))?;
+        report.changed = git.changed;
+        report.refs = git.refs;
+        report.new_objects = git.new_objects;
+        report.bundle_bytes = git.bundle_bytes;
+        report.chain_length = git.chain_length;
+    } else {
+        cache::remove_dir_if_exists(&dirs.git.dir)?;
+    }
+    if let Some(fj) = &job.forge {
+        let parts = [
+            forge::wiki(&dirs, fj, &auth, settings.git_timeout),
+            if with_git {
+                forge::lfs(&dirs, fj, &job.url, &auth, settings.git_timeout)
+            } else {
+                None
+            },
+            forge::meta(&dirs, fj),
+        ];
+        report.parts = parts.into_iter().flatten().collect();
+        if report.parts.iter().any(|p| {
+            p.details.get("changed").is_some_and(|c| *c > 0)
+                || p.details.get("updated").is_some_and(|c| *c > 0)
+                || p.details.get("added").is_some_and(|c| *c > 0)
+        }) {
+            report.changed = true;
+        }
+    }
 
     let new = NewSnapshot {
         source_dir: dirs.snap.clone(),
@@ -214,5 +253,14 @@ fn run_one(
     report.bytes_added = snap.summary.map_or(0, |s| s.data_added_packed);
     write_atomic(&dirs.marker, snap.id.as_bytes())?;
     report.snapshot = Some(snap.id);
+    if let Some(failed) = report.parts.iter().find(|p| p.status == RepoStatus::Failed) {
+        // The snapshot holds what worked; the repository still counts as failed.
+        report.status = RepoStatus::Failed;
+        if let Some(e) = &failed.error {
+            let mut e = e.clone();
+            e.message = format!("{}: {}", failed.part, e.message);
+            report.error = Some(e);
+        }
+    }
     Ok(())
 }

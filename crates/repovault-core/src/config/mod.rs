@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod duration;
+mod github;
 mod source;
 
 pub use duration::{parse_duration, HumanDuration};
+pub use github::{Capture, GithubSource, RepoFilter, DEFAULT_API_URL, DEFAULT_FULL_PASS};
 pub use source::{SourceConfig, SourceKind};
 
 #[derive(Debug, Clone, Default, Deserialize)]
