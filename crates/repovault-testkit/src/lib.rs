@@ -6,8 +6,12 @@
 //! ([`fixtures`]) and upstream mutations ([`upstream`]) use fixed names and dates so object
 //! ids are the same on every run. Nothing here touches the network beyond loopback.
 
+// serde_json's `json!` recurses once per field; GitHub's objects have many.
+#![recursion_limit = "256"]
+
 mod daemon;
 pub mod fixtures;
+pub mod forge;
 mod gitcmd;
 mod http;
 mod process;
@@ -26,6 +30,7 @@ use std::sync::{Mutex, OnceLock};
 use tempfile::TempDir;
 
 pub use daemon::GitDaemon;
+pub use forge::{ForgeSim, SimOptions};
 pub use gitcmd::{GitEnv, TEST_EMAIL, TEST_EPOCH, TEST_NAME};
 pub use http::{basic_auth_header, GitHttpServer};
 pub use process::pid_exists;

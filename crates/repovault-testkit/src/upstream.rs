@@ -5,6 +5,7 @@
 //! objects a push would leave. Each new commit is dated one minute after its parent, so ids are
 //! stable and history is ordered. Test helpers: they panic with git's stderr on failure.
 
+use std::io;
 use std::path::Path;
 
 use crate::gitcmd::{run, trimmed, TEST_EPOCH};
@@ -21,14 +22,29 @@ pub fn commit(
     content: &[u8],
     msg: &str,
 ) -> String {
+    match try_commit(env, bare, branch, file, content, msg) {
+        Ok(id) => id,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`commit`] returning git's failure instead of panicking.
+pub fn try_commit(
+    env: &TestEnv,
+    bare: &Path,
+    branch: &str,
+    file: &str,
+    content: &[u8],
+    msg: &str,
+) -> io::Result<String> {
     let refname = format!("refs/heads/{branch}");
     let parent = resolve(env, bare, &refname);
-    let tree = tree_with_file(env, bare, parent.as_deref(), file, content);
-    let new = commit_tree(env, bare, &tree, parent.as_deref(), msg);
+    let tree = tree_with_file(env, bare, parent.as_deref(), file, content)?;
+    let new = commit_tree(env, bare, &tree, parent.as_deref(), msg)?;
     // The old value guards against a concurrent change (or a branch that appeared meanwhile).
     let old = parent.unwrap_or_default();
-    git(env, bare, &["update-ref", &refname, &new, &old], None);
-    new
+    git(env, bare, &["update-ref", &refname, &new, &old], None)?;
+    Ok(new)
 }
 
 /// Replaces the tip of `branch` with a new commit whose parent is the old tip's (first) parent,
@@ -36,19 +52,30 @@ pub fn commit(
 /// points at it. The new commit adds `rewritten.txt` naming the old tip and has the old
 /// subject plus " (rewritten)". Returns the new commit id.
 pub fn force_push_rewrite(env: &TestEnv, bare: &Path, branch: &str) -> String {
+    match try_force_push_rewrite(env, bare, branch) {
+        Ok(id) => id,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`force_push_rewrite`] returning failures instead of panicking.
+pub fn try_force_push_rewrite(env: &TestEnv, bare: &Path, branch: &str) -> io::Result<String> {
     let refname = format!("refs/heads/{branch}");
     let Some(tip) = resolve(env, bare, &refname) else {
-        panic!("{refname} does not exist in {}", bare.display());
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{refname} does not exist in {}", bare.display()),
+        ));
     };
     let parent = resolve(env, bare, &format!("{tip}^1"));
     let content = format!("rewrite of {tip}\n");
-    let tree = tree_with_file(env, bare, Some(&tip), "rewritten.txt", content.as_bytes());
-    let subject = git(env, bare, &["log", "-1", "--format=%s", &tip], None);
+    let tree = tree_with_file(env, bare, Some(&tip), "rewritten.txt", content.as_bytes())?;
+    let subject = git(env, bare, &["log", "-1", "--format=%s", &tip], None)?;
     let msg = format!("{subject} (rewritten)");
-    let date = commit_time(env, bare, &tip) + 60;
-    let new = commit_tree_at(env, bare, &tree, parent.as_deref(), &msg, date);
-    git(env, bare, &["update-ref", &refname, &new, &tip], None);
-    new
+    let date = commit_time(env, bare, &tip)? + 60;
+    let new = commit_tree_at(env, bare, &tree, parent.as_deref(), &msg, date)?;
+    git(env, bare, &["update-ref", &refname, &new, &tip], None)?;
+    Ok(new)
 }
 
 /// Deletes `refname` (e.g. "refs/tags/v0.1" or "refs/heads/feature"); panics if it is absent.
@@ -58,18 +85,23 @@ pub fn delete_ref(env: &TestEnv, bare: &Path, refname: &str) {
         "{refname} does not exist in {}",
         bare.display()
     );
-    git(env, bare, &["update-ref", "-d", refname], None);
+    if let Err(e) = git(env, bare, &["update-ref", "-d", refname], None) {
+        panic!("{e}");
+    }
 }
 
 /// All refs as (refname, object id), sorted by refname. Annotated tags give the tag object's
 /// id, as `git for-each-ref` does; HEAD is not included.
 pub fn refs(env: &TestEnv, bare: &Path) -> Vec<(String, String)> {
-    let out = git(
+    let out = match git(
         env,
         bare,
         &["for-each-ref", "--format=%(refname) %(objectname)"],
         None,
-    );
+    ) {
+        Ok(out) => out,
+        Err(e) => panic!("{e}"),
+    };
     let mut refs: Vec<(String, String)> = out
         .lines()
         .filter_map(|line| line.split_once(' '))
@@ -99,14 +131,14 @@ fn tree_with_file(
     base: Option<&str>,
     file: &str,
     content: &[u8],
-) -> String {
+) -> io::Result<String> {
     let index = env.fresh_dir("upstream-index").join("index");
     let index = index.display().to_string();
     let with_index = [("GIT_INDEX_FILE", index.as_str())];
-    let blob = git(env, bare, &["hash-object", "-w", "--stdin"], Some(content));
+    let blob = git(env, bare, &["hash-object", "-w", "--stdin"], Some(content))?;
     match base {
-        Some(base) => git_env(env, bare, &["read-tree", base], None, &with_index),
-        None => git_env(env, bare, &["read-tree", "--empty"], None, &with_index),
+        Some(base) => git_env(env, bare, &["read-tree", base], None, &with_index)?,
+        None => git_env(env, bare, &["read-tree", "--empty"], None, &with_index)?,
     };
     let cacheinfo = format!("100644,{blob},{file}");
     git_env(
@@ -115,13 +147,19 @@ fn tree_with_file(
         &["update-index", "--add", "--cacheinfo", &cacheinfo],
         None,
         &with_index,
-    );
+    )?;
     git_env(env, bare, &["write-tree"], None, &with_index)
 }
 
-fn commit_tree(env: &TestEnv, bare: &Path, tree: &str, parent: Option<&str>, msg: &str) -> String {
+fn commit_tree(
+    env: &TestEnv,
+    bare: &Path,
+    tree: &str,
+    parent: Option<&str>,
+    msg: &str,
+) -> io::Result<String> {
     let date = match parent {
-        Some(parent) => commit_time(env, bare, parent) + 60,
+        Some(parent) => commit_time(env, bare, parent)? + 60,
         None => TEST_EPOCH,
     };
     commit_tree_at(env, bare, tree, parent, msg, date)
@@ -134,7 +172,7 @@ fn commit_tree_at(
     parent: Option<&str>,
     msg: &str,
     date: i64,
-) -> String {
+) -> io::Result<String> {
     let date = format!("{date} +0000");
     let mut args = vec!["commit-tree", tree];
     if let Some(parent) = parent {
@@ -153,13 +191,13 @@ fn commit_tree_at(
     )
 }
 
-fn commit_time(env: &TestEnv, bare: &Path, rev: &str) -> i64 {
-    let out = git(env, bare, &["log", "-1", "--format=%ct", rev], None);
+fn commit_time(env: &TestEnv, bare: &Path, rev: &str) -> io::Result<i64> {
+    let out = git(env, bare, &["log", "-1", "--format=%ct", rev], None)?;
     out.parse()
-        .unwrap_or_else(|e| panic!("commit time of {rev} is {out:?}: {e}"))
+        .map_err(|e| io::Error::other(format!("commit time of {rev} is {out:?}: {e}")))
 }
 
-fn git(env: &TestEnv, bare: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
+fn git(env: &TestEnv, bare: &Path, args: &[&str], stdin: Option<&[u8]>) -> io::Result<String> {
     git_env(env, bare, args, stdin, &[])
 }
 
@@ -169,11 +207,8 @@ fn git_env(
     args: &[&str],
     stdin: Option<&[u8]>,
     vars: &[(&str, &str)],
-) -> String {
+) -> io::Result<String> {
     let mut cmd = env.git_command(bare);
     cmd.args(args).envs(vars.iter().copied());
-    match run(&mut cmd, stdin) {
-        Ok(out) => trimmed(&out),
-        Err(e) => panic!("{e}"),
-    }
+    run(&mut cmd, stdin).map(|out| trimmed(&out))
 }
