@@ -218,10 +218,12 @@ fn run_one(
         cache::remove_dir_if_exists(&dirs.git.dir)?;
     }
     if let Some(fj) = &job.forge {
+        // Asked again before each part: a long fetch can outlast an App token.
+        let fresh = || forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
         let parts = [
-            forge::wiki(&dirs, fj, &auth, settings.git_timeout),
+            forge::wiki(&dirs, fj, &fresh(), settings.git_timeout),
             if with_git {
-                forge::lfs(&dirs, fj, &job.url, &auth, settings.git_timeout)
+                forge::lfs(&dirs, fj, &job.url, &fresh(), settings.git_timeout)
             } else {
                 None
             },

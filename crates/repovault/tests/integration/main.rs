@@ -4,6 +4,8 @@ mod support;
 
 mod backup_restore;
 mod failures;
+mod github;
+mod github_config;
 mod history;
 mod interop;
 mod s3;
