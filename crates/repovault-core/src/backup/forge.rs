@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use repovault_forge::{ExportOptions, MetaState};
+use repovault_forge::ExportOptions;
 use repovault_git::{lfs_verify, FailureKind, GitAuth, Mirror, RemoteUrl};
 use sha2::{Digest, Sha256};
 
@@ -205,7 +205,7 @@ pub(crate) fn meta(dirs: &CacheDirs, fj: &ForgeJob) -> Option<PartReport> {
             }
             let mut state = Manifest::read(&dirs.meta)
                 .map(|m| m.state())
-                .unwrap_or_else(MetaState::default);
+                .unwrap_or_default();
             let mut sink = FileSink::new(dirs.meta.clone());
             let options = ExportOptions {
                 capture: fj.parts.meta,

@@ -242,10 +242,9 @@ pub struct RepoFilter {
 
 impl RepoFilter {
     pub fn keeps(&self, full_name: &str, fork: bool, archived: bool) -> bool {
-        !(self.skip_forks && fork)
-            && !(self.skip_archived && archived)
-            && self.include.as_ref().is_none_or(|i| i.is_match(full_name))
-            && !self.exclude.is_match(full_name)
+        let skipped = (self.skip_forks && fork) || (self.skip_archived && archived);
+        let included = self.include.as_ref().is_none_or(|i| i.is_match(full_name));
+        !skipped && included && !self.exclude.is_match(full_name)
     }
 }
 

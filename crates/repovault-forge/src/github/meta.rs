@@ -615,7 +615,7 @@ impl Exporter<'_> {
         let have = self.sink.read(file)?.is_some();
         match self.all_items(rest, have).await {
             Ok(Some(mut list)) => {
-                list.sort_by(|a, b| sort_value(a, sort_key).cmp(&sort_value(b, sort_key)));
+                list.sort_by_key(|v| sort_value(v, sort_key));
                 self.write(file, &Value::Array(list))
             }
             Ok(None) => Ok(()),

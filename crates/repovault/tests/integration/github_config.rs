@@ -56,7 +56,7 @@ fn github_selections_and_filters() {
         &env,
         &sim,
         "picked",
-        &format!("users = [\"alice\"]\nstarred_by = [\"dave\"]\nrepos = [\"oss/toolkit\"]\ncapture = [\"git\", \"gists\"]"),
+        "users = [\"alice\"]\nstarred_by = [\"dave\"]\nrepos = [\"oss/toolkit\"]\ncapture = [\"git\", \"gists\"]",
     );
     let got = backed_up(&picked);
     let repos: BTreeSet<String> = got
