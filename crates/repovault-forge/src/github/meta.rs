@@ -7,6 +7,8 @@
 //! again (still conditionally), which catches deletions and changes that do not move
 //! `updated_at`.
 //!
+//! Events come from the repository-wide list (newest first), not one request per issue.
+//!
 //! Layout (relative to the sink): `repository.json`, `issues/<n>.json` (issue, comments,
 //! events), `pulls/<n>.json` (pull, issue, comments, review_comments, reviews, commits, events),
 //! `releases/<id>.json` and `releases/<id>/assets/<asset id>-<name>`, `labels.json`,
@@ -110,6 +112,8 @@ struct Work {
     refresh: bool,
     comments: Option<Vec<Value>>,
     new_comments: Vec<Value>,
+    events: Option<Vec<Value>>,
+    new_events: Vec<Value>,
     review_comments: Option<Vec<Value>>,
     new_review_comments: Vec<Value>,
 }
@@ -385,9 +389,82 @@ impl Exporter<'_> {
                 }
             }
         }
+        self.events(&mut work, &existing).await?;
         for (n, w) in work {
             self.one_item(n, w, issues, pulls, existing.get(&n).copied())
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Issue and pull request events from the repository-wide list (newest first): one request
+    /// per hundred events instead of one per issue. Events never change once created, so an
+    /// incremental run reads pages only until it reaches the newest event it already has.
+    async fn events(
+        &mut self,
+        work: &mut BTreeMap<u64, Work>,
+        existing: &BTreeMap<u64, bool>,
+    ) -> Result<(), ForgeError> {
+        const EVENTS: &str = "issues/events?per_page=100";
+        const KEY: &str = "issue_events";
+        let last: Option<u64> = self.state.cursors.get(KEY).and_then(|s| s.parse().ok());
+        let mut newest = last;
+        if self.full || last.is_none() {
+            let have = last.is_some() || !existing.is_empty();
+            let Some(all) = self.all_items(EVENTS, have).await? else {
+                return Ok(());
+            };
+            let mut by: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+            for mut e in all {
+                newest = newest.max(e.get("id").and_then(Value::as_u64));
+                if let Some(n) = event_issue(&mut e) {
+                    by.entry(n).or_default().push(e);
+                }
+            }
+            for n in existing.keys() {
+                work.entry(*n).or_default();
+            }
+            for (n, w) in work.iter_mut() {
+                w.events = Some(by.remove(n).unwrap_or_default());
+            }
+            for (n, list) in by {
+                work.entry(n).or_default().events = Some(list);
+            }
+            // Seen, even when empty: the next run asks conditionally.
+            newest = newest.or(Some(0));
+        } else {
+            let mut next = Some(self.url(EVENTS)?);
+            let mut pages = 0;
+            while let Some(url) = next.take() {
+                pages += 1;
+                if pages > MAX_PAGES {
+                    return Err(ForgeError::invalid("a list that does not end"));
+                }
+                let (page, n) = self.fetch(&url, true).await?;
+                // Unchanged first page: nothing happened since the last run.
+                let Some(Value::Array(items)) = page else {
+                    break;
+                };
+                let mut reached = false;
+                for mut e in items {
+                    let id = e.get("id").and_then(Value::as_u64);
+                    if id.is_some_and(|id| last.is_some_and(|l| id <= l)) {
+                        reached = true;
+                        continue;
+                    }
+                    newest = newest.max(id);
+                    if let Some(num) = event_issue(&mut e) {
+                        work.entry(num).or_default().new_events.push(e);
+                    }
+                }
+                if reached {
+                    break;
+                }
+                next = n;
+            }
+        }
+        if let Some(id) = newest {
+            self.state.cursors.insert(KEY.into(), id.to_string());
         }
         Ok(())
     }
@@ -455,15 +532,7 @@ impl Exporter<'_> {
             self.sink.remove(&doc_path(n, !is_pr))?;
         }
         merge_list(&mut doc, "comments", w.comments, w.new_comments);
-        if refresh || !doc.contains_key("events") {
-            let have = doc.contains_key("events");
-            if let Some(events) = self
-                .all_items(&format!("issues/{n}/events?per_page=100"), have)
-                .await?
-            {
-                doc.insert("events".into(), Value::Array(events));
-            }
-        }
+        merge_list(&mut doc, "events", w.events, w.new_events);
         if is_pr {
             merge_list(
                 &mut doc,
@@ -673,6 +742,16 @@ impl Exporter<'_> {
         }
         Ok(())
     }
+}
+
+/// The issue number of a repository-wide event, which embeds its issue; the stored event has
+/// the shape of the per-issue list (without the embedded copy, which would go stale).
+fn event_issue(e: &mut Value) -> Option<u64> {
+    let n = e.get("issue").and_then(number);
+    if let Some(o) = e.as_object_mut() {
+        o.remove("issue");
+    }
+    n
 }
 
 fn doc_path(n: u64, pr: bool) -> String {

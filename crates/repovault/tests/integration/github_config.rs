@@ -52,12 +52,18 @@ fn github_selections_and_filters() {
         "include/exclude (case-insensitive), skip_forks, skip_archived"
     );
 
-    let picked = Gh::new(
+    let mut picked = Gh::new(
         &env,
         &sim,
         "picked",
         "users = [\"alice\"]\nstarred_by = [\"dave\"]\nrepos = [\"oss/toolkit\"]\ncapture = [\"git\", \"gists\"]",
     );
+    // A GIT_SSL_CAINFO in the environment (common in containers) must not hide the source's
+    // ca_bundle from git.
+    picked.rv.extra_env.push((
+        "GIT_SSL_CAINFO".into(),
+        "/etc/ssl/certs/ca-certificates.crt".into(),
+    ));
     let got = backed_up(&picked);
     let repos: BTreeSet<String> = got
         .iter()
