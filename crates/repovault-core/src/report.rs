@@ -67,6 +67,7 @@ pub struct PartReport {
     /// Figures such as `refs`, `objects`, `issues`, `updated`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<String, u64>,
+    pub duration_ms: u64,
 }
 
 impl PartReport {
@@ -76,6 +77,7 @@ impl PartReport {
             status: RepoStatus::Ok,
             error: None,
             details: BTreeMap::new(),
+            duration_ms: 0,
         }
     }
 
@@ -89,6 +91,12 @@ impl PartReport {
 
     pub fn detail(mut self, key: &str, value: u64) -> Self {
         self.details.insert(key.into(), value);
+        self
+    }
+
+    /// Records how long the part took, since `started`.
+    pub fn timed(mut self, started: std::time::Instant) -> Self {
+        self.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self
     }
 }

@@ -3,9 +3,9 @@
 //! stores everything that worked.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use repovault_forge::ExportOptions;
+use repovault_forge::{ExportOptions, ForgeError, MetaOutcome, MetaState};
 use repovault_git::{lfs_verify, FailureKind, GitAuth, Mirror, RemoteUrl};
 use sha2::{Digest, Sha256};
 
@@ -72,12 +72,14 @@ pub(crate) fn wiki(
             ))
         }
     };
+    let started = Instant::now();
     match dirs.wiki.sync(&url, auth, Some(timeout)) {
         Ok(out) => Some(
             PartReport::ok("wiki")
                 .detail("refs", out.refs as u64)
                 .detail("new_objects", out.new_objects)
-                .detail("changed", u64::from(out.changed)),
+                .detail("changed", u64::from(out.changed))
+                .timed(started),
         ),
         Err(Failure::Git(g)) if g.kind() == FailureKind::NotFound => {
             // No wiki pages (GitHub creates the repository with the first page).
@@ -105,13 +107,15 @@ pub(crate) fn lfs(
             Err(e) => Some(PartReport::failed("lfs", failure_error(&e))),
         };
     }
+    let started = Instant::now();
     match lfs_inner(dirs, url, auth, timeout) {
         Ok((objects, added)) => Some(
             PartReport::ok("lfs")
                 .detail("objects", objects)
-                .detail("added", added),
+                .detail("added", added)
+                .timed(started),
         ),
-        Err(e) => Some(PartReport::failed("lfs", e)),
+        Err(e) => Some(PartReport::failed("lfs", e).timed(started)),
     }
 }
 
@@ -185,23 +189,36 @@ fn list_dir(dir: &Path) -> Vec<String> {
     names
 }
 
-/// The metadata export into `snap/meta/`, or `gist.json` for a gist. The manifest (cursors,
-/// ETags) is only written when the export completed, so a failed export is redone next time.
-pub(crate) fn meta(dirs: &CacheDirs, fj: &ForgeJob) -> Option<PartReport> {
+/// The metadata export of one repository, running on the forge runtime while the worker thread
+/// does the git parts: network latency of the API overlaps with git and disk work.
+pub(crate) enum MetaTask {
+    /// Nothing to wait for (a gist, or no metadata captured); carries its result.
+    Done(Option<PartReport>),
+    Running {
+        handle: tokio::task::JoinHandle<(MetaState, Result<MetaOutcome, ForgeError>)>,
+        started: Instant,
+    },
+}
+
+/// Starts the export into `snap/meta/` (or writes `gist.json` for a gist). The manifest
+/// (cursors, ETags) is written by [`finish_meta`] only after a complete export, so a failed
+/// export is redone next time.
+pub(crate) fn start_meta(dirs: &CacheDirs, fj: &ForgeJob) -> MetaTask {
+    let started = Instant::now();
     match &fj.item {
         ForgeItem::Gist(g) => {
             let path = dirs.meta.join("gist.json");
-            match write_if_changed(&path, &stable_json(&g.raw)) {
+            MetaTask::Done(match write_if_changed(&path, &stable_json(&g.raw)) {
                 Ok(_) => None,
                 Err(e) => Some(PartReport::failed("meta", failure_error(&e))),
-            }
+            })
         }
         ForgeItem::Repo(repo) => {
             if !fj.parts.meta.any() {
-                return match remove_dir_if_exists(&dirs.meta) {
+                return MetaTask::Done(match remove_dir_if_exists(&dirs.meta) {
                     Ok(()) => None,
                     Err(e) => Some(PartReport::failed("meta", failure_error(&e))),
-                };
+                });
             }
             let mut state = Manifest::read(&dirs.meta)
                 .map(|m| m.state())
@@ -211,25 +228,51 @@ pub(crate) fn meta(dirs: &CacheDirs, fj: &ForgeJob) -> Option<PartReport> {
                 capture: fj.parts.meta,
                 full_pass_interval: fj.full_pass_interval,
             };
-            let result = fj
-                .runtime
-                .block_on(fj.forge.export(repo, &options, &mut state, &mut sink));
-            match result {
-                Ok(outcome) => {
-                    if let Err(e) = Manifest::new(state, &outcome).write(&dirs.meta) {
-                        return Some(PartReport::failed("meta", failure_error(&e)));
-                    }
-                    let mut part = PartReport::ok("meta")
-                        .detail("updated", outcome.updated)
-                        .detail("assets_downloaded", outcome.assets_downloaded)
-                        .detail("full_pass", u64::from(outcome.full_pass));
-                    for (k, v) in &outcome.counts {
-                        part = part.detail(k, *v);
-                    }
-                    Some(part)
-                }
-                Err(e) => Some(PartReport::failed("meta", forge_error(&e))),
-            }
+            let forge = fj.forge.clone();
+            let repo = repo.clone();
+            let handle = fj.runtime.spawn(async move {
+                let result = forge.export(&repo, &options, &mut state, &mut sink).await;
+                (state, result)
+            });
+            MetaTask::Running { handle, started }
         }
     }
+}
+
+/// Waits for the export and records its manifest.
+pub(crate) fn finish_meta(dirs: &CacheDirs, fj: &ForgeJob, task: MetaTask) -> Option<PartReport> {
+    let (handle, started) = match task {
+        MetaTask::Done(part) => return part,
+        MetaTask::Running { handle, started } => (handle, started),
+    };
+    let (state, result) = match fj.runtime.block_on(handle) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(PartReport::failed(
+                "meta",
+                RepoError {
+                    kind: "other".into(),
+                    message: format!("the metadata export stopped: {e}"),
+                    retryable: true,
+                },
+            ))
+        }
+    };
+    let part = match result {
+        Ok(outcome) => {
+            if let Err(e) = Manifest::new(state, &outcome).write(&dirs.meta) {
+                return Some(PartReport::failed("meta", failure_error(&e)));
+            }
+            let mut part = PartReport::ok("meta")
+                .detail("updated", outcome.updated)
+                .detail("assets_downloaded", outcome.assets_downloaded)
+                .detail("full_pass", u64::from(outcome.full_pass));
+            for (k, v) in &outcome.counts {
+                part = part.detail(k, *v);
+            }
+            part
+        }
+        Err(e) => PartReport::failed("meta", forge_error(&e)),
+    };
+    Some(part.timed(started))
 }

@@ -184,6 +184,44 @@ fn backup_one(
     report
 }
 
+/// The git parts: the code, and for forge repositories the wiki and LFS objects.
+fn sync_code(
+    job: &RepoJob,
+    dirs: &CacheDirs,
+    settings: &BackupSettings,
+    auth: &repovault_git::GitAuth,
+    with_git: bool,
+    report: &mut RepoReport,
+) -> Result<(), Failure> {
+    if with_git {
+        let git = dirs.git.sync(&job.url, auth, Some(settings.git_timeout))?;
+        report.changed = git.changed;
+        report.refs = git.refs;
+        report.new_objects = git.new_objects;
+        report.bundle_bytes = git.bundle_bytes;
+        report.chain_length = git.chain_length;
+    } else {
+        cache::remove_dir_if_exists(&dirs.git.dir)?;
+    }
+    if let Some(fj) = &job.forge {
+        // Asked again before each part: a long fetch can outlast an App token.
+        let fresh = || forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
+        report
+            .parts
+            .extend(forge::wiki(dirs, fj, &fresh(), settings.git_timeout));
+        if with_git {
+            report.parts.extend(forge::lfs(
+                dirs,
+                fj,
+                &job.url,
+                &fresh(),
+                settings.git_timeout,
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn run_one(
     store: &IndexedStore,
     job: &RepoJob,
@@ -207,36 +245,21 @@ fn run_one(
         None => job.auth.clone(),
     };
     let with_git = job.forge.as_ref().is_none_or(|fj| fj.parts.git);
-    if with_git {
-        let git = dirs.git.sync(&job.url, &auth, Some(settings.git_timeout))?;
-        report.changed = git.changed;
-        report.refs = git.refs;
-        report.new_objects = git.new_objects;
-        report.bundle_bytes = git.bundle_bytes;
-        report.chain_length = git.chain_length;
-    } else {
-        cache::remove_dir_if_exists(&dirs.git.dir)?;
-    }
-    if let Some(fj) = &job.forge {
-        // Asked again before each part: a long fetch can outlast an App token.
-        let fresh = || forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
-        let parts = [
-            forge::wiki(&dirs, fj, &fresh(), settings.git_timeout),
-            if with_git {
-                forge::lfs(&dirs, fj, &job.url, &fresh(), settings.git_timeout)
-            } else {
-                None
-            },
-            forge::meta(&dirs, fj),
-        ];
-        report.parts = parts.into_iter().flatten().collect();
-        if report.parts.iter().any(|p| {
-            p.details.get("changed").is_some_and(|c| *c > 0)
-                || p.details.get("updated").is_some_and(|c| *c > 0)
-                || p.details.get("added").is_some_and(|c| *c > 0)
-        }) {
-            report.changed = true;
-        }
+    let meta = job.forge.as_ref().map(|fj| forge::start_meta(&dirs, fj));
+    let code = sync_code(job, &dirs, settings, &auth, with_git, report);
+    // Always waited for, so nothing writes into the cache after its lock is released.
+    let meta = match (&job.forge, meta) {
+        (Some(fj), Some(task)) => forge::finish_meta(&dirs, fj, task),
+        _ => None,
+    };
+    code?;
+    report.parts.extend(meta);
+    if report.parts.iter().any(|p| {
+        p.details.get("changed").is_some_and(|c| *c > 0)
+            || p.details.get("updated").is_some_and(|c| *c > 0)
+            || p.details.get("added").is_some_and(|c| *c > 0)
+    }) {
+        report.changed = true;
     }
 
     let new = NewSnapshot {
