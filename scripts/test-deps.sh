@@ -37,6 +37,13 @@ if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
     echo "test-deps: installing moto" >&2
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1' </dev/null
 fi
+# A third-party GitHub client that backs up the forge simulator's fixtures (pinned: its
+# requests are what the simulator's compatibility test checks).
+github_backup_version=0.65.1
+if [ "$(python3 -m pip show github-backup 2>/dev/null | awk '/^Version/ {print $2}')" != "$github_backup_version" ]; then
+    echo "test-deps: installing github-backup $github_backup_version" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "github-backup==$github_backup_version" </dev/null
+fi
 # Offline checks of the deployment artefacts (scripts/validate-deploy.py): Kubernetes schemas,
 # Helm's template engine and linter without a helm binary, yamllint.
 deploy_tools=(kubernetes-validate==1.37.0 yamllint==1.38.0 helm-python-sdk==0.2.2)
@@ -69,4 +76,5 @@ git_v=$(git --version | awk '{print $3}')
 echo "test-deps: nginx ${nginx_v}, fcgiwrap $(pkg_version fcgiwrap), apache2-utils $(pkg_version apache2-utils)," \
     "${ssh_v}, git-lfs ${lfs_v}, restic ${restic_v}, git ${git_v}," \
     "moto $(python3 -m pip show moto 2>/dev/null | awk '/^Version/ {print $2}'), $("${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null || echo "s3s-fs ?")," \
+    "github-backup $(python3 -m pip show github-backup 2>/dev/null | awk '/^Version/ {print $2}')," \
     "${deploy_tools[*]}"

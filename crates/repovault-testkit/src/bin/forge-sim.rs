@@ -89,6 +89,7 @@ fn main() -> ExitCode {
     }
     let _ = std::io::stdout().flush();
     let waited = wait_for_signal();
+    eprintln!("forge-sim: stopping (the git server, then the data directory)");
     sim.stop();
     match waited {
         Ok(()) => ExitCode::SUCCESS,

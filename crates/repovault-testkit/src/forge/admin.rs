@@ -185,6 +185,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> Respon
                 Err(e) => bad(e),
             }
         }
+        (Method::GET, "/stats") => ok(crate::forge::dump::stats(&shared)),
         (Method::GET, "/requests") => ok(json!(shared.lock().log.since(since))),
         (Method::GET, "/requests/summary") => {
             ok(json!(RequestSummary::of(shared.lock().log.since(since))))

@@ -167,3 +167,68 @@ impl crate::forge::ForgeSim {
         dump(self.shared(), style)
     }
 }
+
+/// Counts of what the world holds (cheap, unlike the dump; `/_sim/stats`).
+pub(crate) fn stats(shared: &Shared) -> Value {
+    let st = shared.lock();
+    let w = &st.world;
+    let repos = w.repos.values();
+    let mut s = serde_json::Map::new();
+    let mut add = |k: &str, n: usize| {
+        s.insert(k.to_owned(), json!(n));
+    };
+    add("accounts", w.accounts.len());
+    add("repositories", w.repos.len());
+    add(
+        "forks",
+        repos.clone().filter(|r| r.fork_of.is_some()).count(),
+    );
+    add("archived", repos.clone().filter(|r| r.archived).count());
+    add("private", repos.clone().filter(|r| r.private).count());
+    add("wikis", repos.clone().filter(|r| r.wiki_exists).count());
+    let issues = || repos.clone().flat_map(|r| r.issues.values());
+    add("issues", issues().filter(|i| i.pull.is_none()).count());
+    add("pulls", issues().filter(|i| i.pull.is_some()).count());
+    add("comments", issues().map(|i| i.comments.len()).sum());
+    add("events", issues().map(|i| i.events.len()).sum());
+    add(
+        "reviews",
+        issues()
+            .filter_map(|i| i.pull.as_ref())
+            .map(|p| p.reviews.len())
+            .sum(),
+    );
+    add(
+        "review_comments",
+        issues()
+            .filter_map(|i| i.pull.as_ref())
+            .map(|p| p.review_comments.len())
+            .sum(),
+    );
+    add("releases", repos.clone().map(|r| r.releases.len()).sum());
+    add(
+        "assets",
+        repos
+            .clone()
+            .flat_map(|r| r.releases.iter())
+            .map(|rel| rel.assets.len())
+            .sum(),
+    );
+    add("labels", repos.clone().map(|r| r.labels.len()).sum());
+    add(
+        "milestones",
+        repos.clone().map(|r| r.milestones.len()).sum(),
+    );
+    add("hooks", repos.clone().map(|r| r.hooks.len()).sum());
+    add("lfs_objects", repos.clone().map(|r| r.lfs.len()).sum());
+    add("gists", w.gists.len());
+    add("installations", w.installations.len());
+    Value::Object(s)
+}
+
+impl crate::forge::ForgeSim {
+    /// Counts of repositories, forks, issues, pull requests, reviews, releases and so on.
+    pub fn stats(&self) -> Value {
+        stats(self.shared())
+    }
+}

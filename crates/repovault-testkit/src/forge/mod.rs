@@ -116,6 +116,10 @@ impl ForgeSim {
 
     pub fn start_with(opts: SimOptions) -> io::Result<ForgeSim> {
         let started = Instant::now();
+        // Bound first: a taken port fails before minutes of fixture building.
+        let listener = StdListener::bind(opts.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
         let env = TestEnv::try_new()?;
         let root = env.root().to_path_buf();
         let repos_root = root.join("repos");
@@ -138,15 +142,19 @@ impl ForgeSim {
         let secret = util::random_secret();
         let git_password = util::sign(&secret, "git-server");
         let git = GitHttpServer::start(&repos_root, "forge-sim", &git_password)?;
-        let listener = StdListener::bind(opts.listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let web = format!("https://{addr}");
         let mut auth = auth::AuthState::new(secret);
         auth.token_lifetime_secs = opts.token_lifetime.as_secs().max(1);
         let mut limits = limits::Limits::default();
         limits.set_window(opts.rate_window);
-        let info = info(&world, &web, &tls.ca_path, &root, &opts.fixture);
+        let info = info(
+            &world,
+            &web,
+            &tls.ca_path,
+            &root,
+            &opts.fixture,
+            &git.pids(),
+        );
         let shared = Arc::new(Shared {
             state: Mutex::new(SimState {
                 world,
@@ -347,6 +355,7 @@ fn info(
     ca_path: &Path,
     data_dir: &Path,
     fixture: &Fixture,
+    git_pids: &[u32],
 ) -> serde_json::Value {
     let app = world.apps.first().map(|a| {
         serde_json::json!({
@@ -374,6 +383,7 @@ fn info(
         "ca_path": ca_path,
         "app": app,
         "data_dir": data_dir,
+        "git_server_pids": git_pids,
     })
 }
 

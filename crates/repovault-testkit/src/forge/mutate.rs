@@ -25,8 +25,8 @@ pub enum SimError {
     NotAPull(String, u64),
     #[error("no branch {1} in {0}")]
     NoBranch(String, String),
-    #[error("no token {0}")]
-    NoToken(String),
+    #[error("the token is not known to the simulator")]
+    UnknownToken,
     #[error("{0}")]
     Invalid(String),
     #[error("git: {0}")]
@@ -416,7 +416,7 @@ impl ForgeSim {
         let who = st
             .auth
             .resolve(&st.world, token)
-            .map_err(|_| SimError::NoToken("(redacted)".into()))?;
+            .map_err(|_| SimError::UnknownToken)?;
         st.limits.set_remaining(&[who.bucket()], remaining);
         Ok(())
     }

@@ -58,19 +58,31 @@ pub(crate) fn repo_perms(world: &World, identity: &Identity, repo: &Repo) -> Opt
             }
         }
         Identity::Installation { id, repos } => {
-            let inst = world.installations.iter().find(|i| i.id == *id)?;
-            let full = repo.full_name().to_ascii_lowercase();
-            let in_account = inst.account.eq_ignore_ascii_case(&repo.owner);
-            let selected = inst
-                .repositories
-                .as_ref()
-                .is_none_or(|sel| sel.iter().any(|s| s.eq_ignore_ascii_case(&full)));
-            let narrowed = repos.as_ref().is_none_or(|sel| sel.contains(&full));
-            (in_account && selected && narrowed).then_some(Perms::READ)
+            installation_covers(world, *id, repos.as_deref(), repo).then_some(Perms::READ)
         }
         Identity::Anonymous | Identity::App(_) => None,
     };
     perms.or(public.then_some(Perms::READ))
+}
+
+/// Whether installation `id` (narrowed to `narrowed`, lower-case full names, if given) is
+/// installed on `repo`: the repository belongs to its account and to its selection.
+pub(crate) fn installation_covers(
+    world: &World,
+    id: u64,
+    narrowed: Option<&[String]>,
+    repo: &Repo,
+) -> bool {
+    let Some(inst) = world.installations.iter().find(|i| i.id == id) else {
+        return false;
+    };
+    let full = repo.full_name().to_ascii_lowercase();
+    inst.account.eq_ignore_ascii_case(&repo.owner)
+        && inst
+            .repositories
+            .as_ref()
+            .is_none_or(|sel| sel.iter().any(|s| s.eq_ignore_ascii_case(&full)))
+        && narrowed.is_none_or(|sel| sel.contains(&full))
 }
 
 /// Whether `identity` may read `repo`'s webhooks (admins; installations with

@@ -10,7 +10,7 @@ use crate::forge::auth::Identity;
 use crate::forge::http::{ApiError, Reply};
 use crate::forge::model::{Installation, Repo};
 use crate::forge::render::{self, app_permissions};
-use crate::forge::state::repo_perms;
+use crate::forge::state::{installation_covers, repo_perms};
 use crate::forge::util::iso;
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,16 +156,14 @@ fn installation_scope(cx: &mut Cx<'_>, segs: &[&str], method: &Method) -> Result
                     .iter()
                     .find(|i| i.id == id)
                     .ok_or_else(ApiError::not_found)?;
+            let narrowed = match cx.who {
+                Identity::Installation { repos, .. } => repos.clone(),
+                _ => None,
+            };
             let repos: Vec<&Repo> =
                 r.w.repos
                     .values()
-                    .filter(|repo| repo.owner.eq_ignore_ascii_case(&inst.account))
-                    .filter(|repo| {
-                        repo_perms(r.w, cx.who, repo).is_some_and(|_| {
-                            // Public repositories of other accounts are readable but not installed.
-                            true
-                        })
-                    })
+                    .filter(|repo| installation_covers(r.w, inst.id, narrowed.as_deref(), repo))
                     .collect();
             let range = cx.paging.range(repos.len());
             let items = repos[range]

@@ -146,7 +146,14 @@ pub(crate) async fn serve(
     let if_none_match = header("if-none-match");
     let conditional = if_none_match.is_some() || header("if-modified-since").is_some();
     let graphql = path == "/graphql";
-    let accept = header("accept").unwrap_or_default();
+    // Every Accept header counts (clients may send a generic one and a specific one).
+    let accept = parts
+        .headers
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
 
     let (resp, slow) = {
         let mut st = shared.lock();
@@ -215,20 +222,23 @@ fn handle(
 ) -> Response<Body> {
     let graphql = path == "/graphql";
     let resource = if graphql { "graphql" } else { "core" };
-    // Who is asking.
+    // Who is asking. Refused credentials are answered with the anonymous budget's headers,
+    // as GitHub does, without spending it.
+    let refuse = |st: &mut SimState, message: &str| {
+        let b = st.limits.bucket(&Identity::Anonymous.bucket(), resource);
+        error_response(&ApiError::bad_credentials(message), Some((b, resource)), u)
+    };
     let (who, token) = match api_credential(authorization) {
         Credential::None => (Identity::Anonymous, None),
         Credential::Token(t) => match st.auth.resolve(&st.world, &t) {
             Ok(who) => (who, Some(t)),
-            Err(e) => return error_response(&ApiError::bad_credentials(&e.0), None, u),
+            Err(e) => return refuse(st, &e.0),
         },
         Credential::Jwt(jwt) => match st.auth.verify_jwt(&st.world, &jwt) {
             Ok(app) => (Identity::App(app), None),
-            Err(e) => return error_response(&ApiError::bad_credentials(&e.0), None, u),
+            Err(e) => return refuse(st, &e.0),
         },
-        Credential::Malformed => {
-            return error_response(&ApiError::bad_credentials("Bad credentials"), None, u)
-        }
+        Credential::Malformed => return refuse(st, "Bad credentials"),
     };
     log.identity = who.bucket();
     if let Some(v) = api_version.filter(|v| !API_VERSIONS.contains(v)) {
