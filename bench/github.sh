@@ -104,11 +104,12 @@ for run in first rerun; do
   sleep "$window"   # the next measurement starts with a fresh budget
 done
 
-# python-github-backup: the same org, everything --all includes, with its incremental mode.
+# python-github-backup: the same org (private repositories and forks included, as repovault
+# does), everything --all includes, with its incremental mode.
 export SSL_CERT_FILE="$ca" GIT_SSL_CAINFO="$ca" REQUESTS_CA_BUNDLE="$ca"
 for run in first rerun; do
   m=$(mark); t0=$(now)
-  "$work/venv/bin/github-backup" bench --organization -t "$BENCH_GH_TOKEN" -H "$host" --all --incremental \
+  "$work/venv/bin/github-backup" bench --organization --private --fork -t "$BENCH_GH_TOKEN" -H "$host" --all --incremental \
     -o "$work/ghb" > "$work/ghb-$run.log" 2>&1
   t1=$(now)
   summary "$m" > "$res/ghb-$run-requests.json"
