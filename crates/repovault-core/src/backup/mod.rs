@@ -184,7 +184,8 @@ fn backup_one(
     report
 }
 
-/// The git parts: the code, and for forge repositories the wiki and LFS objects.
+/// The git parts: the code, and for forge repositories the wiki (fetched at the same time, on
+/// its own mirror) and LFS objects.
 fn sync_code(
     job: &RepoJob,
     dirs: &CacheDirs,
@@ -193,33 +194,48 @@ fn sync_code(
     with_git: bool,
     report: &mut RepoReport,
 ) -> Result<(), Failure> {
-    if with_git {
-        let git = dirs.git.sync(&job.url, auth, Some(settings.git_timeout))?;
-        report.changed = git.changed;
-        report.refs = git.refs;
-        report.new_objects = git.new_objects;
-        report.bundle_bytes = git.bundle_bytes;
-        report.chain_length = git.chain_length;
-    } else {
-        cache::remove_dir_if_exists(&dirs.git.dir)?;
-    }
-    if let Some(fj) = &job.forge {
-        // Asked again before each part: a long fetch can outlast an App token.
-        let fresh = || forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
-        report
-            .parts
-            .extend(forge::wiki(dirs, fj, &fresh(), settings.git_timeout));
-        if with_git {
-            report.parts.extend(forge::lfs(
-                dirs,
-                fj,
-                &job.url,
-                &fresh(),
-                settings.git_timeout,
-            ));
+    // Asked again before each part: a long fetch can outlast an App token.
+    let fresh = |fj: &crate::plan::ForgeJob| forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
+    let timeout = settings.git_timeout;
+    std::thread::scope(|scope| {
+        let wiki = job.forge.as_ref().map(|fj| {
+            let wiki_auth = fresh(fj);
+            scope.spawn(move || forge::wiki(dirs, fj, &wiki_auth, timeout))
+        });
+        let code = (|| {
+            if with_git {
+                let git = dirs.git.sync(&job.url, auth, Some(timeout))?;
+                report.changed = git.changed;
+                report.refs = git.refs;
+                report.new_objects = git.new_objects;
+                report.bundle_bytes = git.bundle_bytes;
+                report.chain_length = git.chain_length;
+            } else {
+                cache::remove_dir_if_exists(&dirs.git.dir)?;
+            }
+            Ok::<(), Failure>(())
+        })();
+        if let Some(handle) = wiki {
+            match handle.join() {
+                Ok(part) => report.parts.extend(part),
+                Err(_) => report.parts.push(crate::report::PartReport::failed(
+                    "wiki",
+                    RepoError {
+                        kind: "other".into(),
+                        message: "the wiki sync stopped unexpectedly".into(),
+                        retryable: true,
+                    },
+                )),
+            }
         }
-    }
-    Ok(())
+        code?;
+        if let (Some(fj), true) = (&job.forge, with_git) {
+            report
+                .parts
+                .extend(forge::lfs(dirs, fj, &job.url, &fresh(fj), timeout));
+        }
+        Ok(())
+    })
 }
 
 fn run_one(
