@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 use url::Url;
@@ -105,6 +106,17 @@ struct Exporter<'a> {
     out: MetaOutcome,
 }
 
+/// An issue or pull request document waiting for its pull request resources.
+struct Prepared {
+    n: u64,
+    doc: Map<String, Value>,
+    is_pr: bool,
+    refresh: bool,
+}
+
+/// Pull requests whose reviews, commits and details are fetched at the same time.
+const PULLS_AT_ONCE: usize = 4;
+
 /// What to do with one issue or pull request in this run.
 #[derive(Default)]
 struct Work {
@@ -129,45 +141,31 @@ impl Exporter<'_> {
         url: &Url,
         conditional: bool,
     ) -> Result<(Option<Value>, Option<Url>), ForgeError> {
-        let key = self.client.cache_key(url);
-        self.touched.insert(key.clone());
         let prev = if conditional {
-            self.state.etags.get(&key).cloned()
+            self.state.etags.get(&self.client.cache_key(url)).cloned()
         } else {
             None
         };
-        let resp = self
-            .client
-            .get(url, &self.who, prev.as_ref().map(|p| p.etag.as_str()))
-            .await?;
-        if resp.not_modified() {
-            let next = match prev.and_then(|p| p.next) {
-                Some(n) => Some(
-                    self.client.check_same_origin(
-                        &Url::parse(&n)
-                            .map_err(|_| ForgeError::invalid("a stored link is not a URL"))?,
-                    )?,
-                ),
-                None => None,
-            };
-            return Ok((None, next));
-        }
-        let v = resp.json()?;
-        match &resp.etag {
-            Some(etag) => {
-                self.state.etags.insert(
-                    key,
-                    CachedPage {
-                        etag: etag.clone(),
-                        next: resp.next.as_ref().map(Url::to_string),
-                    },
-                );
+        let (v, next, update) = get(self.client, &self.who, url, prev.as_ref()).await?;
+        self.apply(vec![update]);
+        Ok((v, next))
+    }
+
+    /// Records what requests said about their ETags.
+    fn apply(&mut self, updates: Vec<Update>) {
+        for u in updates {
+            if u.changed {
+                match u.page {
+                    Some(p) => {
+                        self.state.etags.insert(u.key.clone(), p);
+                    }
+                    None => {
+                        self.state.etags.remove(&u.key);
+                    }
+                }
             }
-            None => {
-                self.state.etags.remove(&key);
-            }
+            self.touched.insert(u.key);
         }
-        Ok((Some(v), resp.next))
     }
 
     /// Every page of a list: `Some(items)` for pages that changed, `None` for `304`s.
@@ -176,20 +174,15 @@ impl Exporter<'_> {
         first: Url,
         conditional: bool,
     ) -> Result<Vec<Option<Vec<Value>>>, ForgeError> {
-        let mut pages = Vec::new();
-        let mut next = Some(first);
-        while let Some(url) = next.take() {
-            if pages.len() >= MAX_PAGES {
-                return Err(ForgeError::invalid("a list that does not end"));
-            }
-            let (v, n) = self.fetch(&url, conditional).await?;
-            pages.push(match v {
-                None => None,
-                Some(Value::Array(items)) => Some(items),
-                Some(_) => return Err(ForgeError::invalid("expected a JSON list")),
-            });
-            next = n;
-        }
+        let (pages, updates) = walk(
+            self.client,
+            &self.who,
+            first,
+            &self.state.etags,
+            conditional,
+        )
+        .await?;
+        self.apply(updates);
         Ok(pages)
     }
 
@@ -200,17 +193,10 @@ impl Exporter<'_> {
         have: bool,
     ) -> Result<Option<Vec<Value>>, ForgeError> {
         let first = self.url(rest)?;
-        let pages = self.walk(first.clone(), have).await?;
-        if pages.iter().all(Option::is_none) {
-            return Ok(None);
-        }
-        let pages = if pages.iter().all(Option::is_some) {
-            pages
-        } else {
-            // Some pages changed, some did not: fetch the unchanged ones' content too.
-            self.walk(first, false).await?
-        };
-        Ok(Some(pages.into_iter().flatten().flatten().collect()))
+        let (list, updates) =
+            all_items(self.client, &self.who, first, &self.state.etags, have).await?;
+        self.apply(updates);
+        Ok(list)
     }
 
     async fn repository(&mut self) -> Result<(), ForgeError> {
@@ -390,9 +376,55 @@ impl Exporter<'_> {
             }
         }
         self.events(&mut work, &existing).await?;
+        let mut prepared = Vec::new();
         for (n, w) in work {
-            self.one_item(n, w, issues, pulls, existing.get(&n).copied())
-                .await?;
+            if let Some(p) = self
+                .prepare_item(n, w, issues, pulls, existing.get(&n).copied())
+                .await?
+            {
+                prepared.push(p);
+            }
+        }
+        // Pull requests' own resources: several pull requests, and their three requests, at
+        // once; latency, not bandwidth, is what a backup of many small items waits for.
+        let wanted: Vec<(u64, [(bool, bool); 3])> = prepared
+            .iter()
+            .filter(|p| p.is_pr)
+            .map(|p| {
+                let want = |key: &str| {
+                    (
+                        p.refresh || !p.doc.contains_key(key),
+                        p.doc.contains_key(key),
+                    )
+                };
+                (p.n, [want("pull"), want("reviews"), want("commits")])
+            })
+            .collect();
+        let fetched: Vec<Result<PullParts, ForgeError>> = {
+            let (client, who, base, etags) =
+                (self.client, &self.who, &self.base, &self.state.etags);
+            stream::iter(wanted)
+                .map(|(n, want)| pull_parts(client, who, base, etags, n, want))
+                .buffered(PULLS_AT_ONCE)
+                .collect()
+                .await
+        };
+        let mut fetched = fetched.into_iter();
+        for mut p in prepared {
+            if p.is_pr {
+                let parts = fetched.next().unwrap_or_else(|| Ok(PullParts::default()))?;
+                self.apply(parts.updates);
+                if let Some(v) = parts.pull {
+                    p.doc.insert("pull".into(), v);
+                }
+                if let Some(list) = parts.reviews {
+                    p.doc.insert("reviews".into(), Value::Array(list));
+                }
+                if let Some(list) = parts.commits {
+                    p.doc.insert("commits".into(), Value::Array(list));
+                }
+            }
+            self.finish_item(p)?;
         }
         Ok(())
     }
@@ -485,14 +517,16 @@ impl Exporter<'_> {
         Ok(out)
     }
 
-    async fn one_item(
+    /// Builds an item's document from what this run learned; the pull request's own resources
+    /// are fetched afterwards for all pull requests together. `None`: not captured.
+    async fn prepare_item(
         &mut self,
         n: u64,
         w: Work,
         issues: bool,
         pulls: bool,
         stored_as_pr: Option<bool>,
-    ) -> Result<(), ForgeError> {
+    ) -> Result<Option<Prepared>, ForgeError> {
         let stored = match stored_as_pr {
             Some(pr) => self.sink.read(&doc_path(n, pr))?,
             None => None,
@@ -509,16 +543,16 @@ impl Exporter<'_> {
             doc.insert("issue".into(), item);
         }
         if !doc.contains_key("issue") {
-            // Only comments arrived for an issue we do not hold (e.g. its own update was
-            // older than the cursor): fetch it.
+            // Only comments or events arrived for an issue we do not hold (e.g. its own update
+            // was older than the cursor): fetch it.
             let url = self.url(&format!("issues/{n}"))?;
             match self.fetch(&url, false).await {
                 Ok((Some(v), _)) => {
                     doc.insert("issue".into(), v);
                     refresh = true;
                 }
-                Ok((None, _)) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Ok((None, _)) => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             }
         }
@@ -526,7 +560,7 @@ impl Exporter<'_> {
             .get("issue")
             .is_some_and(|i| i.get("pull_request").is_some_and(|p| !p.is_null()));
         if (is_pr && !pulls) || (!is_pr && !issues) {
-            return Ok(());
+            return Ok(None);
         }
         if stored_as_pr.is_some_and(|pr| pr != is_pr) {
             self.sink.remove(&doc_path(n, !is_pr))?;
@@ -540,25 +574,19 @@ impl Exporter<'_> {
                 w.review_comments,
                 w.new_review_comments,
             );
-            if refresh || !doc.contains_key("pull") {
-                let url = self.url(&format!("pulls/{n}"))?;
-                let have = doc.contains_key("pull");
-                if let (Some(v), _) = self.fetch(&url, have).await? {
-                    doc.insert("pull".into(), v);
-                }
-            }
-            for (key, rest) in [
-                ("reviews", format!("pulls/{n}/reviews?per_page=100")),
-                ("commits", format!("pulls/{n}/commits?per_page=100")),
-            ] {
-                if refresh || !doc.contains_key(key) {
-                    let have = doc.contains_key(key);
-                    if let Some(list) = self.all_items(&rest, have).await? {
-                        doc.insert(key.into(), Value::Array(list));
-                    }
-                }
-            }
         }
+        Ok(Some(Prepared {
+            n,
+            doc,
+            is_pr,
+            refresh,
+        }))
+    }
+
+    fn finish_item(&mut self, p: Prepared) -> Result<(), ForgeError> {
+        let Prepared {
+            n, mut doc, is_pr, ..
+        } = p;
         for key in ["comments", "events"].into_iter().chain(
             is_pr
                 .then_some(["review_comments", "reviews", "commits"])
@@ -742,6 +770,181 @@ impl Exporter<'_> {
         }
         Ok(())
     }
+}
+
+/// What one request said about its ETag: `changed` with the page to keep (or none), or a 304.
+struct Update {
+    key: String,
+    changed: bool,
+    page: Option<CachedPage>,
+}
+
+/// One GET against the stored ETag `prev`, without touching the export state (so requests can
+/// run at the same time). `None`: not modified.
+async fn get(
+    client: &Client,
+    who: &Identity,
+    url: &Url,
+    prev: Option<&CachedPage>,
+) -> Result<(Option<Value>, Option<Url>, Update), ForgeError> {
+    let key = client.cache_key(url);
+    let resp = client.get(url, who, prev.map(|p| p.etag.as_str())).await?;
+    if resp.not_modified() {
+        let next = match prev.and_then(|p| p.next.as_deref()) {
+            Some(n) => Some(client.check_same_origin(
+                &Url::parse(n).map_err(|_| ForgeError::invalid("a stored link is not a URL"))?,
+            )?),
+            None => None,
+        };
+        let update = Update {
+            key,
+            changed: false,
+            page: None,
+        };
+        return Ok((None, next, update));
+    }
+    let v = resp.json()?;
+    let page = resp.etag.as_ref().map(|etag| CachedPage {
+        etag: etag.clone(),
+        next: resp.next.as_ref().map(Url::to_string),
+    });
+    Ok((
+        Some(v),
+        resp.next,
+        Update {
+            key,
+            changed: true,
+            page,
+        },
+    ))
+}
+
+/// Every page of a list: `Some(items)` for pages that changed, `None` for `304`s.
+async fn walk(
+    client: &Client,
+    who: &Identity,
+    first: Url,
+    etags: &BTreeMap<String, CachedPage>,
+    conditional: bool,
+) -> Result<(Vec<Option<Vec<Value>>>, Vec<Update>), ForgeError> {
+    let mut pages = Vec::new();
+    let mut updates = Vec::new();
+    let mut next = Some(first);
+    while let Some(url) = next.take() {
+        if pages.len() >= MAX_PAGES {
+            return Err(ForgeError::invalid("a list that does not end"));
+        }
+        let prev = if conditional {
+            etags.get(&client.cache_key(&url))
+        } else {
+            None
+        };
+        let (v, n, update) = get(client, who, &url, prev).await?;
+        updates.push(update);
+        pages.push(match v {
+            None => None,
+            Some(Value::Array(items)) => Some(items),
+            Some(_) => return Err(ForgeError::invalid("expected a JSON list")),
+        });
+        next = n;
+    }
+    Ok((pages, updates))
+}
+
+/// The whole list when anything in it changed; `None` when every page was a `304`.
+async fn all_items(
+    client: &Client,
+    who: &Identity,
+    first: Url,
+    etags: &BTreeMap<String, CachedPage>,
+    have: bool,
+) -> Result<(Option<Vec<Value>>, Vec<Update>), ForgeError> {
+    let (pages, mut updates) = walk(client, who, first.clone(), etags, have).await?;
+    if pages.iter().all(Option::is_none) {
+        return Ok((None, updates));
+    }
+    let pages = if pages.iter().all(Option::is_some) {
+        pages
+    } else {
+        // Some pages changed, some did not: fetch the unchanged ones' content too.
+        let (pages, more) = walk(client, who, first, etags, false).await?;
+        updates.extend(more);
+        pages
+    };
+    Ok((
+        Some(pages.into_iter().flatten().flatten().collect()),
+        updates,
+    ))
+}
+
+/// A pull request's own resources, fetched at the same time.
+#[derive(Default)]
+struct PullParts {
+    pull: Option<Value>,
+    reviews: Option<Vec<Value>>,
+    commits: Option<Vec<Value>>,
+    updates: Vec<Update>,
+}
+
+/// Fetches what `want` names (`pull`, `reviews`, `commits`, each with whether it is held) of
+/// pull request `n`, the three requests at once.
+async fn pull_parts(
+    client: &Client,
+    who: &Identity,
+    base: &str,
+    etags: &BTreeMap<String, CachedPage>,
+    n: u64,
+    want: [(bool, bool); 3],
+) -> Result<PullParts, ForgeError> {
+    let url = |rest: String| client.url(&format!("{base}{rest}"));
+    let pull_url = url(format!("pulls/{n}"))?;
+    let reviews_url = url(format!("pulls/{n}/reviews?per_page=100"))?;
+    let commits_url = url(format!("pulls/{n}/commits?per_page=100"))?;
+    let [(want_pull, have_pull), (want_reviews, have_reviews), (want_commits, have_commits)] = want;
+    let pull = async {
+        if !want_pull {
+            return Ok(None);
+        }
+        let prev = if have_pull {
+            etags.get(&client.cache_key(&pull_url))
+        } else {
+            None
+        };
+        get(client, who, &pull_url, prev).await.map(Some)
+    };
+    let reviews = async {
+        if want_reviews {
+            all_items(client, who, reviews_url, etags, have_reviews)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let commits = async {
+        if want_commits {
+            all_items(client, who, commits_url, etags, have_commits)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (pull, reviews, commits) = tokio::join!(pull, reviews, commits);
+    let mut out = PullParts::default();
+    if let Some((v, _, update)) = pull? {
+        out.pull = v;
+        out.updates.push(update);
+    }
+    if let Some((list, updates)) = reviews? {
+        out.reviews = list;
+        out.updates.extend(updates);
+    }
+    if let Some((list, updates)) = commits? {
+        out.commits = list;
+        out.updates.extend(updates);
+    }
+    Ok(out)
 }
 
 /// The issue number of a repository-wide event, which embeds its issue; the stored event has

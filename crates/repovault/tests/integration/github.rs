@@ -611,7 +611,9 @@ fn github_app_tokens_are_renewed_during_a_run() {
     let mut options = SimOptions::new(Fixture::Small);
     options.token_lifetime = Duration::from_secs(8);
     let sim = start(options);
-    sim.set_slow(Some(Duration::from_millis(40)));
+    // Every answer is delayed, so the run outlasts the 8 s tokens by construction: each
+    // repository waits for a chain of more than ten requests in turn.
+    sim.set_slow(Some(Duration::from_millis(150)));
     let app = sim.app().expect("the fixture has an App");
     let gh = Gh::new(
         &env,
