@@ -380,42 +380,8 @@ def check_value_set(name: str, values: dict[str, Any], tmp: Path, checks: Checks
     checks.run(f"Secret matches secret.* [{name}]", do_secret)
 
 
-# Config the chart ships for features this build of repovault does not have yet: a config that
-# uses them is checked without them (and the binary must name them in its error). Once the binary
-# accepts one of them, the check fails until it is removed from here.
-PENDING_SECTIONS: list[str] = []
-PENDING_SOURCE_KINDS = ["github"]
-
-
 def repovault_binary() -> Path:
     return Path(os.environ.get("REPOVAULT_BIN") or ROOT / "target" / "release" / "repovault")
-
-
-def toml_blocks(text: str) -> list[tuple[str, str]]:
-    """(header, block text) for each table of a config; the first header is "" (top-level keys)."""
-    blocks: list[tuple[str, list[str]]] = [("", [])]
-    for line in text.splitlines(keepends=True):
-        m = re.match(r"\s*(\[\[?[^\]]+\]\]?)", line)
-        if m:
-            blocks.append((m.group(1).replace(" ", ""), []))
-        blocks[-1][1].append(line)
-    return [(h, "".join(b)) for h, b in blocks]
-
-
-def without_pending(text: str) -> tuple[str, list[str]]:
-    """The config minus the pending features, and the names of those it used."""
-    kept, used = [], []
-    for header, block in toml_blocks(text):
-        name = header.strip("[]")
-        kind = re.search(r'^\s*kind\s*=\s*"([^"]+)"', block, re.M)
-        if name in PENDING_SECTIONS:
-            used.append(f"[{name}]")
-            continue
-        if header == "[[source]]" and kind and kind.group(1) in PENDING_SOURCE_KINDS:
-            used.append(f'kind = "{kind.group(1)}"')
-            continue
-        kept.append(block)
-    return "".join(kept), used
 
 
 def validate_config(text: str, tmp: Path) -> list[str]:
@@ -430,20 +396,10 @@ def validate_config(text: str, tmp: Path) -> list[str]:
         return subprocess.run([str(exe), "--config", str(f), "config", "validate"],
                               capture_output=True, text=True, env=env)
 
-    stripped, used = without_pending(text)
-    full = run(text)
-    if full.returncode == 0:
-        return [f"repovault accepts {u} now: remove it from PENDING_* in scripts/validate-deploy.py"
-                for u in used]
-    if not used:
-        return full.stderr.strip().splitlines() or [f"exit {full.returncode}"]
-    named = any(re.search(rf"\b{re.escape(u.strip('[]').split(' = ')[-1].strip(chr(34)))}\b", full.stderr)
-                for u in used)
-    problems = [] if named else [f"refused, but not for {used}: {full.stderr.strip()}"]
-    rest = run(stripped)
-    if rest.returncode != 0:
-        problems += rest.stderr.strip().splitlines() or [f"exit {rest.returncode}"]
-    return problems
+    done = run(text)
+    if done.returncode == 0:
+        return []
+    return done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
 
 
 def check_configs(checks: Checks) -> None:

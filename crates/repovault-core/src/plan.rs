@@ -1,8 +1,22 @@
 //! Turning configured sources into the list of repositories one run backs up.
+//!
+//! Plain git sources list their URLs. Forge sources are discovered through the forge's API; a
+//! source (or one org or user of it) that cannot be listed is reported and the run goes on with
+//! the others. Names and URLs from a forge are untrusted: [`RepoName`] checks every name.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use repovault_forge::{
+    AppCredentials, Credentials, Forge, ListCache, MetaCapture, RemoteGist, RemoteRepo,
+    RetryPolicy, Selection,
+};
 use repovault_git::{GitAuth, RemoteUrl};
+use secrecy::SecretString;
+use serde::Serialize;
 
-use crate::config::{Config, ConfigError, SourceConfig, SourceKind};
+use crate::config::{Capture, Config, ConfigError, GithubSource, SourceConfig, SourceKind};
 use crate::RepoName;
 
 /// One repository to back up, with everything needed to reach it.
@@ -14,27 +28,371 @@ pub struct RepoJob {
     pub host: String,
     pub name: RepoName,
     pub url: RemoteUrl,
+    /// Git credentials; for forge jobs the current token is asked for when the job starts.
     pub auth: GitAuth,
+    /// Set for repositories and gists found through a forge API.
+    pub forge: Option<ForgeJob>,
 }
 
-/// Resolves every source (or only `only_source`) into jobs. Secrets are read here, once per run.
+/// The forge side of a job.
+#[derive(Debug, Clone)]
+pub struct ForgeJob {
+    pub forge: Arc<dyn Forge>,
+    pub runtime: tokio::runtime::Handle,
+    pub item: ForgeItem,
+    pub parts: Parts,
+    pub ca_bundle: Option<PathBuf>,
+    pub full_pass_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum ForgeItem {
+    Repo(RemoteRepo),
+    Gist(RemoteGist),
+}
+
+impl ForgeItem {
+    /// The account whose credentials reach this item.
+    pub fn owner(&self) -> &str {
+        match self {
+            Self::Repo(r) => &r.owner,
+            Self::Gist(g) => &g.owner,
+        }
+    }
+}
+
+/// What a forge job captures.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    pub git: bool,
+    pub wiki: bool,
+    pub lfs: bool,
+    pub meta: MetaCapture,
+}
+
+/// Everything one run covers, and what listing each source found.
+#[derive(Debug)]
+pub struct RunPlan {
+    pub jobs: Vec<RepoJob>,
+    pub sources: Vec<SourcePlan>,
+}
+
+/// One source's listing, for the run report.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    pub name: String,
+    pub kind: SourceKind,
+    /// The forge client, whose request figures go into the report after the run.
+    pub forge: Option<Arc<dyn Forge>>,
+    /// Repositories the forge listed, before filters.
+    pub listed: usize,
+    pub failures: Vec<ListingFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListingFailure {
+    /// What could not be listed (`org acme`, `user bob`, `gists of bob`, …).
+    pub target: String,
+    pub kind: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Resolves plain git sources (or only `only_source`) into jobs. Forge sources need
+/// [`plan_run`], which can reach the network.
 pub fn plan(config: &Config, only_source: Option<&str>) -> Result<Vec<RepoJob>, ConfigError> {
+    check_only(config, only_source)?;
+    let mut jobs = Vec::new();
+    for source in selected(config, only_source) {
+        match source.kind {
+            SourceKind::Git => jobs.extend(plan_git(source)?),
+            SourceKind::Github => {
+                return Err(ConfigError::Invalid(format!(
+                    "source {:?} is a forge source and needs discovery",
+                    source.name
+                )))
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// Settings of the forge clients a run builds.
+#[derive(Debug, Clone, Default)]
+pub struct ForgeSettings {
+    /// Listing pages are kept here between runs (`<dir>/<source>.json`), for conditional
+    /// requests.
+    pub list_cache_dir: Option<PathBuf>,
+    pub policy: RetryPolicy,
+}
+
+/// Resolves every source into jobs, listing forge sources through their APIs on `runtime`.
+/// Secrets are read here, once per run. Configuration mistakes are errors; a forge that cannot
+/// be listed is recorded in its [`SourcePlan`].
+pub fn plan_run(
+    config: &Config,
+    only_source: Option<&str>,
+    runtime: &tokio::runtime::Handle,
+    settings: &ForgeSettings,
+) -> Result<RunPlan, ConfigError> {
+    check_only(config, only_source)?;
+    let mut run = RunPlan {
+        jobs: Vec::new(),
+        sources: Vec::new(),
+    };
+    for source in selected(config, only_source) {
+        match source.kind {
+            SourceKind::Git => {
+                let jobs = plan_git(source)?;
+                run.sources.push(SourcePlan {
+                    name: source.name.clone(),
+                    kind: source.kind,
+                    forge: None,
+                    listed: jobs.len(),
+                    failures: Vec::new(),
+                });
+                run.jobs.extend(jobs);
+            }
+            SourceKind::Github => {
+                let (jobs, sp) = plan_github(source, runtime, settings)?;
+                run.jobs.extend(jobs);
+                run.sources.push(sp);
+            }
+        }
+    }
+    Ok(run)
+}
+
+fn check_only(config: &Config, only_source: Option<&str>) -> Result<(), ConfigError> {
     if let Some(name) = only_source {
         if !config.sources.iter().any(|s| s.name == name) {
             return Err(ConfigError::Invalid(format!("no source named {name:?}")));
         }
     }
-    let mut jobs = Vec::new();
-    for source in config
+    Ok(())
+}
+
+fn selected<'a>(
+    config: &'a Config,
+    only_source: Option<&'a str>,
+) -> impl Iterator<Item = &'a SourceConfig> + 'a {
+    config
         .sources
         .iter()
-        .filter(|s| only_source.is_none_or(|n| n == s.name))
-    {
-        match source.kind {
-            SourceKind::Git => jobs.extend(plan_git(source)?),
+        .filter(move |s| only_source.is_none_or(|n| n == s.name))
+}
+
+fn plan_github(
+    source: &SourceConfig,
+    runtime: &tokio::runtime::Handle,
+    settings: &ForgeSettings,
+) -> Result<(Vec<RepoJob>, SourcePlan), ConfigError> {
+    let invalid = |m: String| ConfigError::Invalid(format!("source {:?}: {m}", source.name));
+    let gh = source
+        .github
+        .as_ref()
+        .ok_or_else(|| invalid("the GitHub keys are missing".into()))?;
+    let credentials = github_credentials(source, gh)?;
+    let client = repovault_forge::http::ClientConfig {
+        api_url: gh.api_url.clone(),
+        ca_bundle: gh.ca_bundle.clone(),
+        credentials,
+        policy: settings.policy.clone(),
+    };
+    let forge: Arc<dyn Forge> =
+        Arc::new(repovault_forge::github::GitHub::new(client).map_err(|e| invalid(e.to_string()))?);
+    let selection = Selection {
+        orgs: gh.orgs.clone(),
+        users: gh.users.clone(),
+        starred_by: gh.starred_by.clone(),
+        repos: gh.repos.clone(),
+    };
+    let cache_file = settings
+        .list_cache_dir
+        .as_ref()
+        .map(|d| d.join(format!("{}.json", crate::backup::path_safe(&source.name))));
+    let mut cache = cache_file
+        .as_deref()
+        .and_then(load_list_cache)
+        .unwrap_or_default();
+    let found = runtime.block_on(forge.discover(&selection, &mut cache));
+    let mut failures: Vec<ListingFailure> = found
+        .failures
+        .iter()
+        .map(|(target, e)| ListingFailure {
+            target: target.clone(),
+            kind: kind_name(e),
+            message: e.to_string(),
+            retryable: e.is_retryable(),
+        })
+        .collect();
+    let filter = gh.filter()?;
+    let parts = Parts {
+        git: gh.captures(Capture::Git),
+        wiki: gh.captures(Capture::Wiki),
+        lfs: gh.captures(Capture::Lfs),
+        meta: MetaCapture {
+            issues: gh.captures(Capture::Issues),
+            pulls: gh.captures(Capture::Pulls),
+            releases: gh.captures(Capture::Releases),
+            labels: gh.captures(Capture::Labels),
+            milestones: gh.captures(Capture::Milestones),
+            hooks: gh.captures(Capture::Hooks),
+        },
+    };
+    let host = source
+        .host
+        .clone()
+        .unwrap_or_else(|| forge.host().to_owned());
+    let job = |name: RepoName, url: RemoteUrl, item: ForgeItem, parts: Parts| RepoJob {
+        source: source.name.clone(),
+        kind: source.kind,
+        host: host.clone(),
+        name,
+        url,
+        auth: GitAuth::None,
+        forge: Some(ForgeJob {
+            forge: forge.clone(),
+            runtime: runtime.clone(),
+            item,
+            parts,
+            ca_bundle: gh.ca_bundle.clone(),
+            full_pass_interval: gh.full_pass_interval.get(),
+        }),
+    };
+    let mut jobs = Vec::new();
+    let listed = found.repos.len();
+    for repo in found.repos {
+        let full = repo.full_name();
+        if !filter.keeps(&full, repo.fork, repo.archived) {
+            continue;
+        }
+        let checked = RepoName::new(&repo.owner, &repo.name)
+            .map_err(|e| e.to_string())
+            .and_then(|n| {
+                RemoteUrl::parse(&repo.clone_url)
+                    .map(|u| (n, u))
+                    .map_err(|e| e.to_string())
+            });
+        match checked {
+            Ok((name, url)) => jobs.push(job(name, url, ForgeItem::Repo(repo), parts)),
+            Err(message) => failures.push(ListingFailure {
+                target: format!("repository {}", full.chars().take(120).collect::<String>()),
+                kind: "invalid".into(),
+                message,
+                retryable: false,
+            }),
         }
     }
-    Ok(jobs)
+    if gh.captures(Capture::Gists) {
+        let gist_parts = Parts {
+            git: true,
+            wiki: false,
+            lfs: false,
+            meta: MetaCapture::default(),
+        };
+        for user in &gh.users {
+            match runtime.block_on(forge.gists(user, &mut cache)) {
+                Ok(gists) => {
+                    for gist in gists {
+                        let checked = RepoName::new(user, &format!("gist:{}", gist.id))
+                            .map_err(|e| e.to_string())
+                            .and_then(|n| {
+                                RemoteUrl::parse(&gist.git_url)
+                                    .map(|u| (n, u))
+                                    .map_err(|e| e.to_string())
+                            });
+                        match checked {
+                            Ok((name, url)) => {
+                                jobs.push(job(name, url, ForgeItem::Gist(gist), gist_parts));
+                            }
+                            Err(message) => failures.push(ListingFailure {
+                                target: format!("gist {} of {user}", gist.id),
+                                kind: "invalid".into(),
+                                message,
+                                retryable: false,
+                            }),
+                        }
+                    }
+                }
+                Err(e) => failures.push(ListingFailure {
+                    target: format!("gists of {user}"),
+                    kind: kind_name(&e),
+                    message: e.to_string(),
+                    retryable: e.is_retryable(),
+                }),
+            }
+        }
+    }
+    if let Some(path) = &cache_file {
+        if let Err(e) = save_list_cache(path, &cache) {
+            tracing::warn!("could not keep the listing cache {}: {e}", path.display());
+        }
+    }
+    Ok((
+        jobs,
+        SourcePlan {
+            name: source.name.clone(),
+            kind: source.kind,
+            forge: Some(forge),
+            listed,
+            failures,
+        },
+    ))
+}
+
+fn github_credentials(
+    source: &SourceConfig,
+    gh: &GithubSource,
+) -> Result<Credentials, ConfigError> {
+    if let (Some(app_id), Some(key_file)) = (&gh.app_id, &gh.private_key_file) {
+        let pem = std::fs::read_to_string(key_file).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "source {:?}: reading private_key_file {}: {e}",
+                source.name,
+                key_file.display()
+            ))
+        })?;
+        return Ok(Credentials::App(AppCredentials {
+            app_id: app_id.clone(),
+            private_key_pem: SecretString::from(pem),
+            installation_ids: gh.installation_id.into_iter().collect(),
+        }));
+    }
+    Ok(match source.resolve_token()? {
+        Some(t) => Credentials::Token(t),
+        None => Credentials::Anonymous,
+    })
+}
+
+pub(crate) fn kind_name(e: &repovault_forge::ForgeError) -> String {
+    serde_json::to_value(e.kind())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".into())
+}
+
+fn load_list_cache(path: &Path) -> Option<ListCache> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn save_list_cache(path: &Path, cache: &ListCache) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&serde_json::to_vec(cache).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn plan_git(source: &SourceConfig) -> Result<Vec<RepoJob>, ConfigError> {
@@ -71,6 +429,7 @@ fn plan_git(source: &SourceConfig) -> Result<Vec<RepoJob>, ConfigError> {
             name,
             url,
             auth,
+            forge: None,
         });
     }
     Ok(jobs)

@@ -1,8 +1,13 @@
 //! The run report: what happened to every repository in one backup run. It is the `--json`
 //! output and the source of the exit code.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
+use repovault_forge::ApiStats;
 use serde::Serialize;
+
+use crate::plan::{ListingFailure, SourcePlan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +58,67 @@ pub struct RepoReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latest_snapshot: Option<SnapshotRef>,
     pub duration_ms: u64,
+    /// Forge repositories: the wiki, LFS and metadata parts. A failed part fails the
+    /// repository, but the snapshot still holds every part that worked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartReport>,
+}
+
+/// One part of a forge repository (`wiki`, `lfs`, `meta`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PartReport {
+    pub part: String,
+    pub status: RepoStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RepoError>,
+    /// Figures such as `refs`, `objects`, `issues`, `updated`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, u64>,
+    pub duration_ms: u64,
+}
+
+impl PartReport {
+    pub fn ok(part: &str) -> Self {
+        Self {
+            part: part.into(),
+            status: RepoStatus::Ok,
+            error: None,
+            details: BTreeMap::new(),
+            duration_ms: 0,
+        }
+    }
+
+    pub fn failed(part: &str, error: RepoError) -> Self {
+        Self {
+            error: Some(error),
+            status: RepoStatus::Failed,
+            ..Self::ok(part)
+        }
+    }
+
+    pub fn detail(mut self, key: &str, value: u64) -> Self {
+        self.details.insert(key.into(), value);
+        self
+    }
+
+    /// Records how long the part took, since `started`.
+    pub fn timed(mut self, started: std::time::Instant) -> Self {
+        self.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+}
+
+/// One source: what listing it found and, for forges, the API figures of the whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub kind: String,
+    /// Repositories the forge listed, before include/exclude and the skip filters.
+    pub listed: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<ListingFailure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiStats>,
 }
 
 /// Why a snapshot's bundle chain was started over.
@@ -90,6 +156,8 @@ pub struct RunReport {
     pub finished: Timestamp,
     pub duration_ms: u64,
     pub store: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceReport>,
     pub repos: Vec<RepoReport>,
     pub totals: Totals,
     /// Bytes the whole store occupies after the run (`None` when it could not be listed).
@@ -111,6 +179,8 @@ pub struct Totals {
     pub bytes_added: u64,
     /// Repositories not started because the run was stopped.
     pub not_started: usize,
+    /// Orgs, users or other targets of a source that could not be listed.
+    pub listing_failures: usize,
 }
 
 impl RunReport {
@@ -144,6 +214,7 @@ impl RunReport {
             finished,
             duration_ms,
             store,
+            sources: Vec::new(),
             repos,
             totals,
             store_size_bytes: None,
@@ -151,9 +222,23 @@ impl RunReport {
         }
     }
 
-    /// Every repository of the plan was backed up.
+    /// Adds the sources' listings and their forges' request figures (taken now, after the run).
+    pub fn add_sources(&mut self, sources: &[SourcePlan]) {
+        for s in sources {
+            self.totals.listing_failures += s.failures.len();
+            self.sources.push(SourceReport {
+                name: s.name.clone(),
+                kind: s.kind.as_str().into(),
+                listed: s.listed,
+                failures: s.failures.clone(),
+                api: s.forge.as_ref().map(|f| f.stats()),
+            });
+        }
+    }
+
+    /// Every repository of the plan was backed up, and every source could be listed.
     pub fn all_ok(&self) -> bool {
-        self.totals.failed == 0 && !self.cancelled
+        self.totals.failed == 0 && self.totals.listing_failures == 0 && !self.cancelled
     }
 }
 

@@ -26,6 +26,13 @@ pub struct RestoreRequest {
     pub checkout: bool,
     /// Write into a non-empty directory.
     pub force: bool,
+    /// Also restore the wiki (a bare repository) here.
+    pub wiki_to: Option<PathBuf>,
+    /// Also restore the forge metadata files (`meta/`) here.
+    pub meta_to: Option<PathBuf>,
+    /// Leave out the LFS objects (by default they are placed in the restored repository's
+    /// `lfs/objects/`, where git-lfs finds them).
+    pub skip_lfs: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +47,20 @@ pub struct RestoreReport {
     pub head: Option<String>,
     pub chain_length: usize,
     pub fsck: &'static str,
+    /// LFS objects placed in the repository (verified by SHA-256).
+    pub lfs_objects: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wiki: Option<PartRestore>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<PartRestore>,
+}
+
+/// Where an extra part went.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartRestore {
+    pub target: PathBuf,
+    /// Refs of the wiki, or files of the metadata.
+    pub items: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +77,11 @@ pub enum RestoreError {
     TargetNotEmpty(PathBuf),
     #[error("the restored repository does not match the snapshot: {0}")]
     Mismatch(String),
+    #[error("snapshot {snapshot} holds no {part} of this repository")]
+    NoPart {
+        snapshot: String,
+        part: &'static str,
+    },
     #[error("{operation}: {source}")]
     Io {
         operation: String,
@@ -130,15 +156,30 @@ pub fn restore(store: &IndexedStore, req: &RestoreRequest) -> Result<RestoreRepo
     let scratch = req
         .to
         .join(format!(".repovault-restore-{}", std::process::id()));
-    let result = restore_into(store, &snap, req, &git_dir, &scratch);
+    let result = restore_into(store, &snap, req, &git_dir, &scratch).and_then(|(r, c)| {
+        let lfs = if req.skip_lfs {
+            0
+        } else {
+            place_lfs(store, &snap, req, &git_dir, &scratch)?
+        };
+        Ok((r, c, lfs))
+    });
     let _ = std::fs::remove_dir_all(&scratch);
-    let (refs, chain_length) = result?;
+    let (refs, chain_length, lfs_objects) = result?;
     if req.checkout {
         convert_to_worktree(&req.to)?;
     }
     let mirror = repovault_git::Mirror::open_or_init(&git_dir)?;
     verify_refs(&mirror, &refs)?;
     mirror.fsck()?;
+    let wiki = match &req.wiki_to {
+        Some(to) => Some(restore_wiki(store, &snap, req, to)?),
+        None => None,
+    };
+    let meta = match &req.meta_to {
+        Some(to) => Some(restore_meta(store, &snap, req, to)?),
+        None => None,
+    };
     Ok(RestoreReport {
         repo: req.repo.to_string(),
         host: snap.host.clone(),
@@ -153,7 +194,140 @@ pub fn restore(store: &IndexedStore, req: &RestoreRequest) -> Result<RestoreRepo
         }),
         chain_length,
         fsck: "ok",
+        lfs_objects,
+        wiki,
+        meta,
     })
+}
+
+fn part_path(req: &RestoreRequest, part: &str) -> String {
+    format!("/{}/{}/{part}", req.repo.owner(), req.repo.name())
+}
+
+/// Restores a part's directory, telling "not in this snapshot" apart from other errors.
+fn restore_part(
+    store: &IndexedStore,
+    snap: &SnapshotInfo,
+    path: &str,
+    dest: &Path,
+) -> Result<bool, RestoreError> {
+    match store.restore_dir(&snap.id, path, dest) {
+        Ok(_) => Ok(true),
+        Err(StoreError::PathNotInSnapshot { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts the snapshot's LFS objects where git-lfs looks for them (`<git dir>/lfs/objects/aa/bb/
+/// <oid>`), each checked against its SHA-256 name.
+fn place_lfs(
+    store: &IndexedStore,
+    snap: &SnapshotInfo,
+    req: &RestoreRequest,
+    git_dir: &Path,
+    scratch: &Path,
+) -> Result<usize, RestoreError> {
+    let dir = scratch.join("lfs");
+    if !restore_part(store, snap, &part_path(req, "lfs"), &dir)? {
+        return Ok(0);
+    }
+    let mut placed = 0;
+    let objects = dir.join("objects");
+    let entries = match std::fs::read_dir(&objects) {
+        Ok(e) => e,
+        Err(_) => return Ok(0),
+    };
+    for entry in entries.flatten() {
+        let oid = entry.file_name().to_string_lossy().into_owned();
+        if !repovault_git::is_oid(&oid) {
+            continue;
+        }
+        let src = entry.path();
+        if !repovault_git::lfs_verify(&src, &oid)? {
+            return Err(RestoreError::Mismatch(format!(
+                "LFS object {oid} does not match its SHA-256"
+            )));
+        }
+        let dest_dir = git_dir
+            .join("lfs/objects")
+            .join(&oid[0..2])
+            .join(&oid[2..4]);
+        std::fs::create_dir_all(&dest_dir)
+            .map_err(io(format!("creating {}", dest_dir.display())))?;
+        std::fs::rename(&src, dest_dir.join(&oid))
+            .map_err(io(format!("placing LFS object {oid}")))?;
+        placed += 1;
+    }
+    Ok(placed)
+}
+
+fn restore_wiki(
+    store: &IndexedStore,
+    snap: &SnapshotInfo,
+    req: &RestoreRequest,
+    to: &Path,
+) -> Result<PartRestore, RestoreError> {
+    prepare_target(to, req.force)?;
+    let scratch = to.join(format!(".repovault-restore-{}", std::process::id()));
+    let result = (|| {
+        if !restore_part(store, snap, &part_path(req, "wiki"), &scratch)? {
+            return Err(RestoreError::NoPart {
+                snapshot: snap.id.clone(),
+                part: "wiki",
+            });
+        }
+        let refs_path = scratch.join("refs.txt");
+        let refs = RefsFile::parse(
+            &std::fs::read_to_string(&refs_path)
+                .map_err(io(format!("reading {}", refs_path.display())))?,
+        )?;
+        rebuild(to, &list_chain(&scratch.join("chain"))?, &refs)?;
+        Ok(refs)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let refs = result?;
+    let mirror = repovault_git::Mirror::open_or_init(to)?;
+    verify_refs(&mirror, &refs)?;
+    mirror.fsck()?;
+    Ok(PartRestore {
+        target: to.to_owned(),
+        items: refs.refs.len(),
+    })
+}
+
+fn restore_meta(
+    store: &IndexedStore,
+    snap: &SnapshotInfo,
+    req: &RestoreRequest,
+    to: &Path,
+) -> Result<PartRestore, RestoreError> {
+    prepare_target(to, req.force)?;
+    if !restore_part(store, snap, &part_path(req, "meta"), to)? {
+        return Err(RestoreError::NoPart {
+            snapshot: snap.id.clone(),
+            part: "metadata",
+        });
+    }
+    Ok(PartRestore {
+        target: to.to_owned(),
+        items: count_files(to),
+    })
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                count_files(&p)
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 fn restore_into(

@@ -55,14 +55,28 @@ pub struct ApiFigures {
     pub source: String,
     pub requests: u64,
     pub not_modified: u64,
+    pub retries: u64,
+    pub rate_limit_wait_ms: u64,
     pub rate_limit_remaining: Option<u64>,
 }
 
-/// The one place that reads API figures out of a run report. Plain git sources make no API
-/// requests, so there is nothing to read yet; forge sources add their per-source figures to the
-/// report and map them here.
-pub fn api_figures(_report: &RunReport) -> Vec<ApiFigures> {
-    Vec::new()
+/// The one place that reads API figures out of a run report: one entry per forge source (plain
+/// git sources make no API requests).
+pub fn api_figures(report: &RunReport) -> Vec<ApiFigures> {
+    report
+        .sources
+        .iter()
+        .filter_map(|s| {
+            s.api.as_ref().map(|a| ApiFigures {
+                source: s.name.clone(),
+                requests: a.requests,
+                not_modified: a.not_modified,
+                retries: a.retries,
+                rate_limit_wait_ms: a.rate_limit_wait_ms,
+                rate_limit_remaining: a.remaining,
+            })
+        })
+        .collect()
 }
 
 pub struct Metrics {
@@ -84,6 +98,8 @@ pub struct Metrics {
     api_requests: Family<SourceLabels, Counter>,
     api_not_modified: Family<SourceLabels, Counter>,
     api_rate_limit_remaining: Family<SourceLabels, Gauge>,
+    api_retries: Family<SourceLabels, Counter>,
+    api_rate_limit_wait: Family<SourceLabels, Counter<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -118,6 +134,8 @@ impl Metrics {
             api_requests: Family::default(),
             api_not_modified: Family::default(),
             api_rate_limit_remaining: Family::default(),
+            api_retries: Family::default(),
+            api_rate_limit_wait: Family::default(),
             registry: Registry::default(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -217,6 +235,16 @@ impl Metrics {
             "Forge API requests left in the rate-limit window at the end of the last backup",
             m.api_rate_limit_remaining.clone(),
         );
+        r.register(
+            "repovault_api_retries",
+            "Forge API requests sent again after a server error, a broken connection or a rate-limit wait",
+            m.api_retries.clone(),
+        );
+        r.register(
+            "repovault_api_rate_limit_wait_seconds",
+            "Time backups of the source spent waiting for forge rate limits",
+            m.api_rate_limit_wait.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -290,6 +318,10 @@ impl Metrics {
             self.api_not_modified
                 .get_or_create(&l)
                 .inc_by(api.not_modified);
+            self.api_retries.get_or_create(&l).inc_by(api.retries);
+            self.api_rate_limit_wait
+                .get_or_create(&l)
+                .inc_by(api.rate_limit_wait_ms as f64 / 1000.0);
             if let Some(left) = api.rate_limit_remaining {
                 self.api_rate_limit_remaining
                     .get_or_create(&l)

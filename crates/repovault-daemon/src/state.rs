@@ -270,6 +270,7 @@ mod tests {
             bytes_added: if ok { 100 } else { 0 },
             chain_length: 1,
             new_base: None,
+            parts: Vec::new(),
             cache_rebuilt: false,
             snapshot: ok.then(|| "abc".into()),
             previous_snapshots: 0,

@@ -28,6 +28,13 @@ pub enum GitAuth {
         key_file: PathBuf,
         known_hosts: PathBuf,
     },
+    /// A forge over HTTPS: a token when there is one (basic auth, like `HttpToken`) and the CA
+    /// bundle to trust for that origin (`http.<origin>.sslCAInfo`, which git-lfs honours too).
+    Forge {
+        username: String,
+        token: Option<SecretString>,
+        ca_bundle: Option<PathBuf>,
+    },
 }
 
 impl std::fmt::Debug for GitAuth {
@@ -35,6 +42,16 @@ impl std::fmt::Debug for GitAuth {
         match self {
             Self::None => f.write_str("None"),
             Self::HttpToken { username, .. } => write!(f, "HttpToken({username}, ***)"),
+            Self::Forge {
+                username,
+                token,
+                ca_bundle,
+            } => write!(
+                f,
+                "Forge({username}, {}, ca={:?})",
+                if token.is_some() { "***" } else { "no token" },
+                ca_bundle
+            ),
             Self::Ssh {
                 key_file,
                 known_hosts,
@@ -66,6 +83,28 @@ impl GitAuth {
                         format!("http.{origin}.extraHeader"),
                         format!("Authorization: Basic {basic}"),
                     ));
+                }
+            }
+            (
+                Self::Forge {
+                    username,
+                    token,
+                    ca_bundle,
+                },
+                Transport::Http,
+            ) => {
+                if let Some(origin) = url.http_origin() {
+                    if let Some(token) = token {
+                        let basic = base64::engine::general_purpose::STANDARD
+                            .encode(format!("{username}:{}", token.expose_secret()));
+                        config.push((
+                            format!("http.{origin}.extraHeader"),
+                            format!("Authorization: Basic {basic}"),
+                        ));
+                    }
+                    if let Some(ca) = ca_bundle {
+                        config.push((format!("http.{origin}.sslCAInfo"), ca.display().to_string()));
+                    }
                 }
             }
             (
@@ -129,6 +168,24 @@ mod tests {
             .env_for(&ssh)
             .iter()
             .any(|(_, v)| v.contains("Authorization")));
+    }
+
+    #[test]
+    fn forge_auth_scopes_token_and_ca_to_the_origin() {
+        let auth = GitAuth::Forge {
+            username: "x-access-token".into(),
+            token: Some(SecretString::from("ghs_abc")),
+            ca_bundle: Some(PathBuf::from("/tmp/ca.pem")),
+        };
+        let url = RemoteUrl::parse("https://127.0.0.1:9/a/b.git").expect("valid");
+        let env = auth.env_for(&url);
+        assert!(env
+            .iter()
+            .any(|(_, v)| v == "http.https://127.0.0.1:9/.sslCAInfo"));
+        assert!(env
+            .iter()
+            .any(|(_, v)| v.starts_with("Authorization: Basic ")));
+        assert!(!format!("{auth:?}").contains("ghs_abc"));
     }
 
     #[test]

@@ -100,6 +100,15 @@ impl<'a> Git<'a> {
         if let Some(dir) = self.dir {
             cmd.arg("--git-dir").arg(dir);
         }
+        if self
+            .env
+            .iter()
+            .any(|(k, v)| k.starts_with("GIT_CONFIG_KEY_") && v.ends_with(".sslCAInfo"))
+        {
+            // GIT_SSL_CAINFO outranks every http.*.sslCAInfo setting; with a CA bundle for the
+            // remote's origin, it would make git (and git-lfs) ignore that bundle.
+            cmd.env_remove("GIT_SSL_CAINFO");
+        }
         cmd.args(&self.args)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C")

@@ -8,6 +8,7 @@ mod chain;
 mod cmd;
 mod consolidate;
 mod error;
+mod lfs;
 mod mirror;
 mod redact;
 mod refs;
@@ -18,6 +19,7 @@ pub use chain::{
     bundle_heads, list_chain, rebuild, ChainLink, ChainPolicy, NewBaseReason, NewLink, PendingLink,
 };
 pub use error::{FailureKind, GitError};
+pub use lfs::{is_oid, lfs_verify};
 pub use mirror::Mirror;
 pub use redact::redact;
 pub use refs::{Head, RefsFile};

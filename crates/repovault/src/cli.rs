@@ -352,6 +352,16 @@ pub struct RestoreArgs {
     /// Write into a non-empty directory.
     #[arg(long)]
     pub force: bool,
+    /// Also restore the repository's wiki, as a bare repository, into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub wiki_to: Option<PathBuf>,
+    /// Also restore the forge metadata (issues, pull requests, releases and their assets,
+    /// labels, milestones, hooks) as JSON files into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub meta_to: Option<PathBuf>,
+    /// Do not place the snapshot's Git LFS objects into the restored repository.
+    #[arg(long)]
+    pub no_lfs: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -68,9 +68,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: usize) -> Self {
+    /// The bar's length is set once the sources are listed ([`Observer::repos_planned`]).
+    pub fn new() -> Self {
         let bar = (std::io::stderr().is_terminal() && !json_logs()).then(|| {
-            let bar = ProgressBar::new(total as u64);
+            let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -98,6 +99,12 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn repos_planned(&self, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
     fn repo_started(&self, job: &RepoJob) {
         let mut running = self
             .running

@@ -216,6 +216,7 @@ impl Settings {
             token_env: None,
             ssh_key_file: None,
             known_hosts_file: None,
+            github: None,
         };
         let mut config = self.config.clone();
         config.sources.push(source);

@@ -3,9 +3,11 @@
 //!
 //! ```text
 //! <cache>/<host>/<owner>/<name>/
-//!   mirror.git/     bare mirror of the code
+//!   mirror.git/     bare mirror of the code (and, for forge sources, lfs/objects/)
+//!   wiki.git/       bare mirror of the wiki, when it has one
 //!   snap/           the staging tree; a snapshot stores exactly this directory
-//!     git/chain/ git/refs.txt
+//!     git/chain/ git/refs.txt  wiki/chain/ wiki/refs.txt  lfs/objects/<oid>  meta/…
+//!   lfs-fetched     hash of the refs.txt whose LFS objects are all in snap/lfs
 //!   snapshot-id     the store snapshot that snap/ equals
 //!   dirty           present while snap/ is being changed and not yet stored
 //!   work/           scratch files (the next bundle) outside snap/
@@ -31,6 +33,12 @@ pub(crate) struct CacheDirs {
     pub dirty: PathBuf,
     /// The repository's code.
     pub git: GitPart,
+    /// The wiki, for forge repositories that have one.
+    pub wiki: GitPart,
+    /// `snap/lfs`: `objects/<oid>`.
+    pub lfs: PathBuf,
+    /// `snap/meta`: the forge metadata.
+    pub meta: PathBuf,
 }
 
 impl CacheDirs {
@@ -46,6 +54,13 @@ impl CacheDirs {
                 snap.join("git"),
                 root.join("work").join("git"),
             ),
+            wiki: GitPart::new(
+                root.join("wiki.git"),
+                snap.join("wiki"),
+                root.join("work").join("wiki"),
+            ),
+            lfs: snap.join("lfs"),
+            meta: snap.join("meta"),
             marker: root.join("snapshot-id"),
             dirty: root.join("dirty"),
             snap,
@@ -54,8 +69,8 @@ impl CacheDirs {
     }
 
     /// Every git repository this cache mirrors.
-    fn git_parts(&self) -> [&GitPart; 1] {
-        [&self.git]
+    fn git_parts(&self) -> [&GitPart; 2] {
+        [&self.git, &self.wiki]
     }
 
     /// Records that `snap` is about to change.
@@ -117,7 +132,8 @@ pub(crate) fn ensure_cache(
                 let recorded = marker.as_deref();
                 (recorded == Some(p.id.as_str())
                     || (recorded.is_some() && recorded == p.original.as_deref()))
-                    && dirs.git.refs_path().is_file()
+                    && (dirs.git.refs_path().is_file()
+                        || (job.forge.is_some() && dirs.snap.is_dir()))
             }
             None => marker.is_none(),
         };
@@ -126,6 +142,7 @@ pub(crate) fn ensure_cache(
     }
     remove_dir_if_exists(&dirs.snap)?;
     let _ = std::fs::remove_file(&dirs.marker);
+    let _ = std::fs::remove_file(dirs.root.join("lfs-fetched"));
     let Some(prev) = previous else {
         // A new store, or a crash before the first snapshot: start afresh.
         let _ = std::fs::remove_file(&dirs.dirty);

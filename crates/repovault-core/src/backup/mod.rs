@@ -9,7 +9,12 @@
 //! started.
 
 mod cache;
+mod forge;
 mod git;
+mod meta;
+
+pub(crate) use cache::path_safe_host as path_safe;
+pub use meta::{Manifest, META_SCHEMA_VERSION};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +50,8 @@ pub struct BackupSettings {
 
 /// Hooks for progress display; called from worker threads.
 pub trait Observer: Sync {
+    /// How many repositories the run covers, once the sources are listed.
+    fn repos_planned(&self, _total: usize) {}
     fn repo_started(&self, _job: &RepoJob) {}
     fn repo_finished(&self, _report: &RepoReport) {}
 }
@@ -133,10 +140,12 @@ pub(crate) enum Failure {
     Store(#[from] StoreError),
     #[error("cache {path}: {message}")]
     Cache { path: PathBuf, message: String },
+    #[error("{}", .0.message)]
+    Forge(RepoError),
 }
 
 impl Failure {
-    fn to_error(&self) -> RepoError {
+    pub(crate) fn to_error(&self) -> RepoError {
         let (kind, retryable) = match self {
             Self::Git(e) => (
                 serde_json::to_value(e.kind())
@@ -147,6 +156,7 @@ impl Failure {
             ),
             Self::Store(e) => ("store".into(), e.is_retryable()),
             Self::Cache { .. } => ("cache".into(), false),
+            Self::Forge(e) => return e.clone(),
         };
         RepoError {
             kind,
@@ -186,6 +196,7 @@ fn backup_one(
             time: s.time,
         }),
         duration_ms: 0,
+        parts: Vec::new(),
     };
     if let Err(failure) = run_one(store, job, history, settings, run_id, &mut report) {
         report.status = RepoStatus::Failed;
@@ -202,6 +213,67 @@ fn backup_one(
     }
     report.duration_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
+}
+
+/// The git parts: the code, and for forge repositories the wiki (fetched at the same time, on
+/// its own mirror) and LFS objects.
+fn sync_code(
+    job: &RepoJob,
+    dirs: &CacheDirs,
+    settings: &BackupSettings,
+    chain: &ChainOptions,
+    auth: &repovault_git::GitAuth,
+    with_git: bool,
+    report: &mut RepoReport,
+) -> Result<(), Failure> {
+    // Asked again before each part: a long fetch can outlast an App token.
+    let fresh = |fj: &crate::plan::ForgeJob| forge::git_auth(fj).unwrap_or_else(|_| auth.clone());
+    let timeout = settings.git_timeout;
+    std::thread::scope(|scope| {
+        let wiki = job.forge.as_ref().map(|fj| {
+            let wiki_auth = fresh(fj);
+            scope.spawn(move || forge::wiki(dirs, fj, &wiki_auth, timeout, chain))
+        });
+        let code = (|| {
+            if with_git {
+                let git = dirs
+                    .git
+                    .sync(&job.url, auth, Some(timeout), chain, &|| dirs.mark_dirty())?;
+                report.changed = git.changed;
+                report.refs = git.refs;
+                report.new_objects = git.new_objects;
+                report.bundle_bytes = git.bundle_bytes;
+                report.chain_length = git.chain_length;
+                report.new_base = git
+                    .new_base
+                    .as_ref()
+                    .map(|r| NewBase::new(r, git.consolidated));
+            } else {
+                cache::remove_dir_if_exists(&dirs.git.dir)?;
+            }
+            Ok::<(), Failure>(())
+        })();
+        if let Some(handle) = wiki {
+            match handle.join() {
+                Ok(part) => report.parts.extend(part),
+                Err(_) => report.parts.push(crate::report::PartReport::failed(
+                    "wiki",
+                    RepoError {
+                        kind: "other".into(),
+                        message: "the wiki sync stopped unexpectedly".into(),
+                        retryable: true,
+                    },
+                )),
+            }
+        }
+        code?;
+        if let (Some(fj), true) = (&job.forge, with_git) {
+            report
+                .parts
+                .extend(forge::lfs(dirs, fj, &job.url, &fresh(fj), timeout));
+        }
+        Ok(())
+    })
 }
 
 fn run_one(
@@ -222,22 +294,36 @@ fn run_one(
         policy: settings.chain,
         force_base: settings.force_new_base,
     };
-    let git = dirs.git.sync(
-        &job.url,
-        &job.auth,
-        Some(settings.git_timeout),
-        &chain,
-        &|| dirs.mark_dirty(),
-    )?;
-    report.changed = git.changed;
-    report.refs = git.refs;
-    report.new_objects = git.new_objects;
-    report.bundle_bytes = git.bundle_bytes;
-    report.chain_length = git.chain_length;
-    report.new_base = git
-        .new_base
-        .as_ref()
-        .map(|r| NewBase::new(r, git.consolidated));
+    // Forge jobs get the current token now: App installation tokens change during a run.
+    let auth = match &job.forge {
+        Some(fj) => match forge::git_auth(fj) {
+            Ok(a) => a,
+            Err(e) => return Err(Failure::Forge(e)),
+        },
+        None => job.auth.clone(),
+    };
+    if job.forge.is_some() {
+        // The wiki, LFS and metadata parts change `snap` from several threads; one mark before
+        // any of them makes a crash anywhere in them restore `snap` from the store next time.
+        dirs.mark_dirty()?;
+    }
+    let with_git = job.forge.as_ref().is_none_or(|fj| fj.parts.git);
+    let meta = job.forge.as_ref().map(|fj| forge::start_meta(&dirs, fj));
+    let code = sync_code(job, &dirs, settings, &chain, &auth, with_git, report);
+    // Always waited for, so nothing writes into the cache after its lock is released.
+    let meta = match (&job.forge, meta) {
+        (Some(fj), Some(task)) => forge::finish_meta(&dirs, fj, task),
+        _ => None,
+    };
+    code?;
+    report.parts.extend(meta);
+    if report.parts.iter().any(|p| {
+        p.details.get("changed").is_some_and(|c| *c > 0)
+            || p.details.get("updated").is_some_and(|c| *c > 0)
+            || p.details.get("added").is_some_and(|c| *c > 0)
+    }) {
+        report.changed = true;
+    }
 
     let new = NewSnapshot {
         source_dir: dirs.snap.clone(),
@@ -261,5 +347,14 @@ fn run_one(
         time: snap.time,
     });
     report.snapshot = Some(snap.id);
+    if let Some(failed) = report.parts.iter().find(|p| p.status == RepoStatus::Failed) {
+        // The snapshot holds what worked; the repository still counts as failed.
+        report.status = RepoStatus::Failed;
+        if let Some(e) = &failed.error {
+            let mut e = e.clone();
+            e.message = format!("{}: {}", failed.part, e.message);
+            report.error = Some(e);
+        }
+    }
     Ok(())
 }

@@ -11,12 +11,14 @@ use serde::Deserialize;
 
 mod daemon;
 mod duration;
+mod github;
 mod notify;
 mod retention;
 mod source;
 
 pub use daemon::{CronSchedule, DaemonConfig, JobKind, ScheduleConfig, DEFAULT_LISTEN};
 pub use duration::{parse_duration, HumanDuration};
+pub use github::{Capture, GithubSource, RepoFilter, DEFAULT_API_URL, DEFAULT_FULL_PASS};
 pub use notify::{NotifyConfig, NotifyEvent, NotifyKind, MAX_RETRIES};
 pub use retention::{PruneConfig, RetentionConfig, SHORT_GRACE};
 pub use source::{SourceConfig, SourceKind};

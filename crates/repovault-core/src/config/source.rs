@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::github::{GithubSource, GithubToml};
 use super::ConfigError;
 use crate::secret::SecretSource;
 use crate::RepoName;
@@ -15,18 +16,22 @@ use crate::RepoName;
 pub enum SourceKind {
     /// Plain git remotes listed by URL.
     Git,
+    /// GitHub or GitHub Enterprise Server, discovered through its API.
+    Github,
 }
 
 impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Git => "git",
+            Self::Github => "github",
         }
     }
 }
 
+/// One `[[source]]`. The keys allowed depend on `kind`; unknown keys are errors for each kind.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "toml::Table")]
 pub struct SourceConfig {
     pub name: String,
     pub kind: SourceKind,
@@ -42,6 +47,75 @@ pub struct SourceConfig {
     pub token_env: Option<String>,
     pub ssh_key_file: Option<PathBuf>,
     pub known_hosts_file: Option<PathBuf>,
+    /// The GitHub keys, for `kind = "github"`.
+    pub github: Option<GithubSource>,
+}
+
+/// The TOML shape of a plain git source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GitToml {
+    name: String,
+    kind: SourceKind,
+    #[serde(default)]
+    urls: Vec<String>,
+    host: Option<String>,
+    username: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    token_command: Option<String>,
+    token_env: Option<String>,
+    ssh_key_file: Option<PathBuf>,
+    known_hosts_file: Option<PathBuf>,
+}
+
+impl TryFrom<toml::Table> for SourceConfig {
+    type Error = String;
+
+    fn try_from(table: toml::Table) -> Result<Self, String> {
+        let name = table
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let ctx = |e: toml::de::Error| format!("source {name:?}: {}", e.message());
+        match table.get("kind").and_then(|v| v.as_str()) {
+            Some("github") => {
+                let g: GithubToml = toml::Value::Table(table).try_into().map_err(ctx)?;
+                Ok(Self {
+                    name: g.name.clone(),
+                    kind: SourceKind::Github,
+                    urls: Vec::new(),
+                    host: g.host.clone(),
+                    username: None,
+                    token: g.token.clone(),
+                    token_file: g.token_file.clone(),
+                    token_command: g.token_command.clone(),
+                    token_env: g.token_env.clone(),
+                    ssh_key_file: None,
+                    known_hosts_file: None,
+                    github: Some(g.options()),
+                })
+            }
+            _ => {
+                let g: GitToml = toml::Value::Table(table).try_into().map_err(ctx)?;
+                Ok(Self {
+                    name: g.name,
+                    kind: g.kind,
+                    urls: g.urls,
+                    host: g.host,
+                    username: g.username,
+                    token: g.token,
+                    token_file: g.token_file,
+                    token_command: g.token_command,
+                    token_env: g.token_env,
+                    ssh_key_file: g.ssh_key_file,
+                    known_hosts_file: g.known_hosts_file,
+                    github: None,
+                })
+            }
+        }
+    }
 }
 
 impl SourceConfig {
@@ -68,6 +142,15 @@ impl SourceConfig {
                 "ssh_key_file and known_hosts_file go together (host keys are always verified)"
                     .into(),
             ));
+        }
+        if self.kind == SourceKind::Github {
+            let g = self
+                .github
+                .as_ref()
+                .ok_or_else(|| invalid("the GitHub keys are missing".into()))?;
+            return g
+                .validate(token_sources.iter().any(|b| *b))
+                .map_err(invalid);
         }
         if self.kind == SourceKind::Git && self.urls.is_empty() {
             return Err(invalid(

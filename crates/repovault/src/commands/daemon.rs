@@ -30,17 +30,14 @@ impl JobRunner for CliRunner {
             .find(|s| s.task_name() == task.name);
         match task.kind {
             JobKind::Backup => {
-                let result = super::backup::plan_jobs(&self.settings, task.source.as_deref())
-                    .and_then(|jobs| {
-                        super::backup::run_jobs(
-                            &self.settings,
-                            &jobs,
-                            None,
-                            false,
-                            cancel.clone(),
-                            &LogObserver,
-                        )
-                    });
+                let req = super::backup::BackupRequest {
+                    source: task.source.as_deref(),
+                    shard: None,
+                    concurrency: None,
+                    new_base: false,
+                    cancel: cancel.clone(),
+                };
+                let result = super::backup::backup_run(&self.settings, req, &LogObserver);
                 super::backup::outcome_of(&result)
             }
             JobKind::Verify => {

@@ -24,6 +24,9 @@ pub fn run(settings: &Settings, args: &RestoreArgs) -> Result<u8, Failure> {
         to: args.to.clone(),
         checkout: args.checkout,
         force: args.force,
+        wiki_to: args.wiki_to.clone(),
+        meta_to: args.meta_to.clone(),
+        skip_lfs: args.no_lfs,
     };
     let store = super::open_indexed(settings)?;
     let report = restore(&store, &req).map_err(|e| match e {
@@ -32,7 +35,8 @@ pub fn run(settings: &Settings, args: &RestoreArgs) -> Result<u8, Failure> {
         | RestoreError::AmbiguousHost { .. }
         | RestoreError::NoSnapshots(_)
         | RestoreError::NothingBefore { .. }
-        | RestoreError::NotThisRepo { .. } => UsageError(e.to_string()).into(),
+        | RestoreError::NotThisRepo { .. }
+        | RestoreError::NoPart { .. } => UsageError(e.to_string()).into(),
         other => Failure::Store(other.into()),
     })?;
     if args.json {
@@ -47,6 +51,26 @@ pub fn run(settings: &Settings, args: &RestoreArgs) -> Result<u8, Failure> {
             report.refs,
             report.head.as_deref().unwrap_or("(none)")
         );
+        if report.lfs_objects > 0 {
+            println!(
+                "placed {} LFS objects in the repository",
+                report.lfs_objects
+            );
+        }
+        if let Some(w) = &report.wiki {
+            println!(
+                "restored the wiki to {}: {} refs, fsck ok",
+                w.target.display(),
+                w.items
+            );
+        }
+        if let Some(m) = &report.meta {
+            println!(
+                "restored {} metadata files to {}",
+                m.items,
+                m.target.display()
+            );
+        }
     }
     Ok(OK)
 }

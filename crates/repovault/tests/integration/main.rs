@@ -12,6 +12,8 @@ mod crash;
 mod daemon;
 mod disk;
 mod failures;
+mod github;
+mod github_config;
 mod history;
 mod immutability;
 mod interop;
