@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on an embedded default: back up this project's own git repository into a new
 # local store, list the snapshot, restore it and prove the restored copy with git fsck and a
-# ref-by-ref comparison. Everything lands in ./.demo (or $DEMO_DIR).
+# ref-by-ref comparison, then check the store (every byte read back) and let repovault verify
+# the snapshot itself. Everything lands in ./.demo (or $DEMO_DIR).
 # Usage: bash scripts/demo.sh [GIT_URL_OR_PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +30,11 @@ set -x
 name=$("$rv" snapshots --json | sed -n 's/.*"repo": "\(.*\)".*/\1/p' | tail -1)
 "$rv" restore "$name" --to "$demo/restored"
 git -C "$demo/restored" fsck --full
+"$rv" check --read-data
+"$rv" verify --all
 set +x
 
 # The restored repository must have exactly the refs of the source.
 diff <(git -C "$source_repo" for-each-ref --format='%(objectname) %(refname)') \
      <(git -C "$demo/restored" for-each-ref --format='%(objectname) %(refname)')
-echo "demo: restored $name from $REPOVAULT_STORE into $demo/restored; refs identical, fsck clean"
+echo "demo: restored $name from $REPOVAULT_STORE into $demo/restored; refs identical, fsck clean, store check and verify clean"
