@@ -159,9 +159,10 @@ pub fn render(s: &Status) -> String {
             "<table id=\"repositories\"><thead><tr><th>Status</th><th>Repository</th>\
 <th>Last snapshot</th><th>Age</th><th>Added</th><th>Last error</th></tr></thead><tbody>",
         );
-        for r in &s.repositories {
+        for view in &s.repositories {
+            let r = &view.state;
             let failed = r.status == RepoStatus::Failed;
-            let (snap, age) = match (&r.latest_snapshot, r.age_seconds) {
+            let (snap, age) = match (&r.latest_snapshot, view.age_seconds) {
                 (Some(snap), Some(age)) => (
                     format!(
                         "<code>{}</code><br><small>{}</small>",

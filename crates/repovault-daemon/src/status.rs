@@ -2,12 +2,12 @@
 
 use jiff::Timestamp;
 use repovault_core::config::JobKind;
-use repovault_core::report::{RepoStatus, SnapshotRef};
+use repovault_core::report::RepoStatus;
 use serde::Serialize;
 
 use crate::runner::RunRecord;
 use crate::service::Shared;
-use crate::state::RepoErrorState;
+use crate::state::RepoState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -48,22 +48,14 @@ pub struct TaskStatus {
     pub last_run: Option<RunRecord>,
 }
 
+/// A repository as the status page and `/api/status` show it: its state and how old its newest
+/// snapshot is.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoView {
-    pub source: String,
-    pub host: String,
-    pub repo: String,
-    pub status: RepoStatus,
-    pub last_attempt: Timestamp,
-    /// The newest snapshot, and how old it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latest_snapshot: Option<SnapshotRef>,
+    #[serde(flatten)]
+    pub state: RepoState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<i64>,
-    pub bytes_added: u64,
-    pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<RepoErrorState>,
 }
 
 impl Shared {
@@ -74,23 +66,16 @@ impl Shared {
             .repos
             .values()
             .map(|r| RepoView {
-                source: r.source.clone(),
-                host: r.host.clone(),
-                repo: r.repo.clone(),
-                status: r.status,
-                last_attempt: r.last_attempt,
                 age_seconds: r
                     .latest_snapshot
                     .as_ref()
                     .map(|s| crate::metrics::age_seconds(now, s.time)),
-                latest_snapshot: r.latest_snapshot.clone(),
-                bytes_added: r.bytes_added,
-                duration_ms: r.duration_ms,
-                error: r.error.clone(),
+                state: r.clone(),
             })
             .collect();
         // Failures first: they are what a person opens the page for.
         repositories.sort_by(|a, b| {
+            let (a, b) = (&a.state, &b.state);
             (a.status == RepoStatus::Ok, &a.repo, &a.source, &a.host).cmp(&(
                 b.status == RepoStatus::Ok,
                 &b.repo,
@@ -100,7 +85,7 @@ impl Shared {
         });
         let failed = repositories
             .iter()
-            .filter(|r| r.status == RepoStatus::Failed)
+            .filter(|r| r.state.status == RepoStatus::Failed)
             .count();
         let tasks = self
             .tasks

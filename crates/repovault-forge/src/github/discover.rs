@@ -58,67 +58,34 @@ pub(super) async fn discover(gh: &GitHub, sel: &Selection, cache: &mut ListCache
             }
         }
     }
-    for org in &sel.orgs {
-        let target = format!("org {org}");
-        let result = match checked(org) {
-            Ok(()) => {
-                list(
-                    gh,
-                    &format!("orgs/{org}/repos?type=all&per_page=100"),
-                    &client.identity_for_owner(org),
-                    cache,
-                )
-                .await
+    // Owners' listings differ only in their path: an org's repositories, a user's own, a
+    // user's stars.
+    let owner_lists = [
+        (&sel.orgs, "org", "orgs/{}/repos?type=all&per_page=100"),
+        (&sel.users, "user", "users/{}/repos?type=owner&per_page=100"),
+        (&sel.starred_by, "stars of", "users/{}/starred?per_page=100"),
+    ];
+    for (owners, label, path) in owner_lists {
+        for owner in owners {
+            let target = format!("{label} {owner}");
+            let result = match checked(owner) {
+                Ok(()) => {
+                    list(
+                        gh,
+                        &path.replace("{}", owner),
+                        &client.identity_for_owner(owner),
+                        cache,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(items) => add(items, &target, &mut out),
+                Err(e) => out
+                    .failures
+                    .push((target.clone(), e.context(format!("listing {target}")))),
             }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(items) => add(items, &target, &mut out),
-            Err(e) => out
-                .failures
-                .push((target.clone(), e.context(format!("listing {target}")))),
-        }
-    }
-    for user in &sel.users {
-        let target = format!("user {user}");
-        let result = match checked(user) {
-            Ok(()) => {
-                list(
-                    gh,
-                    &format!("users/{user}/repos?type=owner&per_page=100"),
-                    &client.identity_for_owner(user),
-                    cache,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(items) => add(items, &target, &mut out),
-            Err(e) => out
-                .failures
-                .push((target.clone(), e.context(format!("listing {target}")))),
-        }
-    }
-    for user in &sel.starred_by {
-        let target = format!("stars of {user}");
-        let result = match checked(user) {
-            Ok(()) => {
-                list(
-                    gh,
-                    &format!("users/{user}/starred?per_page=100"),
-                    &client.identity_for_owner(user),
-                    cache,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(items) => add(items, &target, &mut out),
-            Err(e) => out
-                .failures
-                .push((target.clone(), e.context(format!("listing {target}")))),
         }
     }
     for full in &sel.repos {
