@@ -367,18 +367,7 @@ fn sigterm_stops_a_one_shot_backup_after_the_repository_in_flight() {
     let rv = Rv::new(&env);
     let (_http, gate, sources) = gated_sources(&env);
     let config = rv.config(&sources);
-    let child = rv
-        .command()
-        .args([
-            "backup",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("backup starts");
+    let child = rv.spawn_backup(&config);
     gate.wait_for_connection();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

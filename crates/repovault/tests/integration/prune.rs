@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use repovault_testkit::{fixtures, upstream, Gate, GitHttpServer, TestEnv};
@@ -190,18 +189,7 @@ fn backup_held_at_the_gate(env: &TestEnv) -> Held<'_> {
         "[backup]\nconcurrency = 1\n[[source]]\nname = \"gated\"\nkind = \"git\"\nurls = [\"http://127.0.0.1:{}/acme/b.git\"]\nusername = \"backup\"\ntoken = \"gate-token\"\n",
         gate.port()
     ));
-    let backup = rv
-        .command()
-        .args([
-            "backup",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("backup starts");
+    let backup = rv.spawn_backup(&config);
     assert!(
         gate.wait_for_client(Duration::from_secs(120)),
         "the backup never reached B's server"

@@ -94,6 +94,21 @@ impl<'a> Rv<'a> {
         path
     }
 
+    /// `repovault backup --config <config> --json` started in the background, its output piped.
+    pub fn spawn_backup(&self, config: &Path) -> std::process::Child {
+        self.command()
+            .args([
+                "backup",
+                "--config",
+                config.to_str().expect("utf-8 path"),
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("backup starts")
+    }
+
     pub fn backup_config(&self, config: &Path) -> Run {
         self.run(&[
             "backup",
