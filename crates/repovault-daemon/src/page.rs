@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use jiff::Timestamp;
-use repovault_core::report::RepoStatus;
+use repovault_core::report::{human_bytes, RepoStatus};
 
 use crate::runner::Outcome;
 use crate::status::Status;
@@ -75,21 +75,6 @@ fn ago(seconds: i64) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 fn outcome_badge(o: Outcome) -> String {
     let class = match o {
         Outcome::Success => "ok",
@@ -138,7 +123,7 @@ pub fn render(s: &Status) -> String {
         store = esc(&s.store),
         size = s
             .store_size_bytes
-            .map(|b| format!(" ({})", bytes(b)))
+            .map(|b| format!(" ({})", human_bytes(b)))
             .unwrap_or_default(),
         version = esc(s.version),
         state = if s.stopping {
@@ -204,7 +189,7 @@ pub fn render(s: &Status) -> String {
                 },
                 source = esc(&r.source),
                 host = esc(&r.host),
-                added = bytes(r.bytes_added),
+                added = human_bytes(r.bytes_added),
             );
         }
         h.push_str("</tbody></table>");
@@ -303,6 +288,6 @@ mod tests {
         assert_eq!(ago(59), "59s");
         assert_eq!(ago(3_660), "1h 1m");
         assert_eq!(ago(90_000), "1d 1h");
-        assert_eq!(bytes(2048), "2.0 KiB");
+        assert_eq!(human_bytes(2048), "2.0 KiB");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use repovault_core::backup::Observer;
 use repovault_core::plan::RepoJob;
+pub use repovault_core::report::human_bytes;
 use repovault_core::report::{RepoReport, RepoStatus};
 use serde::Serialize;
 
@@ -44,21 +45,6 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<(), crate::exit::Failure> {
         serde_json::to_string_pretty(value).map_err(|e| crate::exit::Failure::Other(e.into()))?;
     println!("{text}");
     Ok(())
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
 }
 
 /// A progress bar on a terminal; one log line per repository otherwise (cron, CI, containers).
